@@ -1,0 +1,714 @@
+"""One run of the engine over a source and a target (DESIGN §4).
+
+Directories are processed one at a time: the source and target listings of a directory are
+merge-joined in sorted order, each path is planned, and the work is dispatched: files to the
+transfer pool, subdirectories back to the checker pool. Memory is bounded by the work in
+flight, not by the tree. A directory's own times and mode are applied once everything in it
+is done (post-order), because writing into a directory changes its mtime. Mirror deletions
+are spooled to disk and carried out after the transfers, and only when nothing failed and
+the total stays within ``max_delete``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import json
+import random
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO
+
+from ferry.engine.codes import Code, Result
+from ferry.engine.copylog import CopyLog
+from ferry.engine.counters import Counters, CounterSnapshot
+from ferry.engine.filters import NO_FILTER_RULES, Filter, FilterRules
+from ferry.engine.plan import Action, Compare, CopyMode, Decision, PlanOptions, plan
+from ferry.engine.throttle import TokenBucket
+from ferry.engine.transfer import (
+    Canceled,
+    FileCopier,
+    TransferFailure,
+    TransferSettings,
+    source_failure,
+    target_failure,
+)
+from ferry.storage.base import Store
+from ferry.storage.entry import Entry, EntryKind, sort_key
+from ferry.storage.errors import NotFound, StorageError
+
+MAX_FAILURES_KEPT = 1000
+
+
+class RunStatus(enum.Enum):
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+
+class Phase(enum.Enum):
+    SCANNING = "scanning"
+    TRANSFERRING = "transferring"
+    DELETING = "deleting"
+    DONE = "done"
+
+
+class RunSetupError(Exception):
+    """The run cannot start: a missing source, an unusable target. Nothing was changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    mode: CopyMode = CopyMode.ADDITIVE
+    compare: Compare = Compare.TIME
+    filters: FilterRules = NO_FILTER_RULES
+    checkers: int = 8
+    transfers: int = 4
+    transfer: TransferSettings = field(default_factory=TransferSettings)
+    retries: int = 3
+    retry_delay: float = 0.5
+    max_delete: int | None = None
+    dry_run: bool = False
+    bwlimit: float | None = None
+    run_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.checkers < 1 or self.transfers < 1:
+            raise ValueError("checkers and transfers must be at least 1")
+        if self.retries < 0:
+            raise ValueError("retries cannot be negative")
+        if self.max_delete is not None and self.max_delete < 0:
+            raise ValueError("max-delete cannot be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    path: str
+    code: Code
+    details: str
+
+
+@dataclass(slots=True)
+class RunSummary:
+    run_id: str
+    status: RunStatus
+    counters: CounterSnapshot
+    started: float
+    finished: float
+    dry_run: bool
+    failures: list[Failure]
+    errors: list[str]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            **self.counters.as_job_run(),
+            "status": self.status.value,
+            "runId": self.run_id,
+            "dryRun": self.dry_run,
+            "durationSeconds": round(self.finished - self.started, 3),
+            "errors": list(self.errors),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    phase: Phase
+    counters: CounterSnapshot
+    elapsed: float
+
+
+class _Dir:
+    """A directory in flight. ``pending`` counts the listing itself plus every child task
+    (transfer or subdirectory) not yet finished; at zero the directory is finalized."""
+
+    __slots__ = ("code", "failure", "parent", "partials", "path", "pending", "src", "target_empty")
+
+    def __init__(
+        self,
+        path: str,
+        parent: _Dir | None,
+        src: Entry | None,
+        code: Code | None,
+        target_empty: bool,
+    ) -> None:
+        self.path = path
+        self.parent = parent
+        self.src = src
+        self.code = code
+        self.target_empty = target_empty
+        self.pending = 1
+        self.failure: tuple[Code, str] | None = None
+        self.partials: list[str] = []
+
+
+class _ListingError(Exception):
+    def __init__(self, failure: TransferFailure) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+def _guard(entries: Iterator[Entry], target_side: bool) -> Iterator[Entry]:
+    try:
+        yield from entries
+    except StorageError as exc:
+        failure = target_failure(exc) if target_side else source_failure(exc)
+        failure.code = Code.TARGET_SCAN_ERROR if target_side else Code.SOURCE_SCAN_ERROR
+        raise _ListingError(failure) from exc
+
+
+def merge_join(
+    source: Iterator[Entry], target: Iterator[Entry]
+) -> Iterator[tuple[Entry | None, Entry | None]]:
+    """Pair entries of two listings sorted by name bytes."""
+    s = next(source, None)
+    t = next(target, None)
+    while s is not None or t is not None:
+        if t is None:
+            assert s is not None
+            yield s, None
+            s = next(source, None)
+        elif s is None:
+            yield None, t
+            t = next(target, None)
+        else:
+            sk, tk = sort_key(s.name), sort_key(t.name)
+            if sk == tk:
+                yield s, t
+                s, t = next(source, None), next(target, None)
+            elif sk < tk:
+                yield s, None
+                s = next(source, None)
+            else:
+                yield None, t
+                t = next(target, None)
+
+
+def _item_size(entry: Entry) -> int:
+    return entry.size if entry.kind in (EntryKind.FILE, EntryKind.SYMLINK) else 0
+
+
+class CopyRun:
+    """Runs the engine once. ``run()`` blocks; ``cancel()`` and ``progress()`` may be called
+    from another thread."""
+
+    def __init__(
+        self, source: Store, target: Store, options: RunOptions, log: CopyLog | None = None
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.options = options
+        self.run_id = options.run_id or uuid.uuid4().hex[:12]
+        self.log = log
+        self.counters = Counters()
+        self.bucket = TokenBucket(options.bwlimit)
+        self._cancel = threading.Event()
+        self._done = threading.Event()
+        self._root_done = threading.Event()
+        self._lock = threading.Lock()
+        self._failures: list[Failure] = []
+        self._errors: list[str] = []
+        self._dirs_unlisted = 0
+        self._phase = Phase.SCANNING
+        self._started = time.time()
+        self._deleted_inline = 0
+        self._delete_spool: IO[str] | None = None
+        self._spooled = 0
+        self._slots = threading.BoundedSemaphore(options.transfers * 4)
+        self._checkers = ThreadPoolExecutor(options.checkers, "ferry-check")
+        self._transfers = ThreadPoolExecutor(options.transfers, "ferry-transfer")
+        self._copier = FileCopier(
+            source, target, options.transfer, self.bucket, self._cancel, self.counters.moved
+        )
+        self._plan_options = PlanOptions(
+            mode=options.mode,
+            compare=options.compare,
+            mtime_window_ns=max(
+                source.capabilities.mtime_precision_ns, target.capabilities.mtime_precision_ns
+            )
+            - 1,
+            compare_mode=source.capabilities.posix_metadata and target.capabilities.posix_metadata,
+            compare_owner=target.capabilities.set_owner and source.capabilities.posix_metadata,
+            target_symlinks=target.capabilities.symlinks,
+            naming=target.naming,
+            filter=Filter(options.filters, time.time_ns()),
+        )
+
+    # -- control ---------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def canceled(self) -> bool:
+        return self._cancel.is_set()
+
+    def progress(self) -> Progress:
+        return Progress(self._phase, self.counters.snapshot(), time.time() - self._started)
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self) -> RunSummary:
+        try:
+            root_empty = self._prepare_roots()
+            root = _Dir("", None, None, None, target_empty=root_empty)
+            with self._lock:
+                self._dirs_unlisted += 1
+            self._checkers.submit(self._scan_dir, root)
+            while not self._root_done.wait(0.2):
+                pass
+            self._phase = Phase.DELETING
+            self._run_deletes()
+        finally:
+            self._checkers.shutdown(wait=True)
+            self._transfers.shutdown(wait=True)
+            if self._delete_spool is not None:
+                self._delete_spool.close()
+            self._phase = Phase.DONE
+            self._done.set()
+        return self._summary()
+
+    def _prepare_roots(self) -> bool:
+        try:
+            src_root = self.source.stat("")
+        except StorageError as exc:
+            raise RunSetupError(f"cannot read the source {self.source.url}: {exc}") from exc
+        if src_root is None:
+            raise RunSetupError(f"source does not exist: {self.source.url}")
+        if src_root.kind is not EntryKind.DIR:
+            raise RunSetupError(f"source is not a directory: {self.source.url}")
+        try:
+            dst_root = self.target.stat("")
+        except StorageError as exc:
+            raise RunSetupError(f"cannot read the target {self.target.url}: {exc}") from exc
+        if dst_root is not None and dst_root.kind is not EntryKind.DIR:
+            raise RunSetupError(f"target exists and is not a directory: {self.target.url}")
+        if not self.options.dry_run:
+            try:
+                self.target.ensure_root()
+            except StorageError as exc:
+                raise RunSetupError(f"cannot write the target {self.target.url}: {exc}") from exc
+        return dst_root is None
+
+    def _summary(self) -> RunSummary:
+        counters = self.counters.snapshot()
+        if self.canceled:
+            status = RunStatus.CANCELED
+        elif counters.items_failed or counters.delete_failures or self._errors:
+            status = RunStatus.FAILED
+        else:
+            status = RunStatus.SUCCEEDED
+        return RunSummary(
+            run_id=self.run_id,
+            status=status,
+            counters=counters,
+            started=self._started,
+            finished=time.time(),
+            dry_run=self.options.dry_run,
+            failures=list(self._failures),
+            errors=list(self._errors),
+        )
+
+    # -- outcomes --------------------------------------------------------------------------
+
+    def _finish(self, entry: Entry, code: Code, details: str = "") -> None:
+        size = _item_size(entry)
+        self.counters.outcome(code.result, size)
+        if self.log is not None:
+            self.log.record(entry.path, entry.is_dir, size, code, details)
+        if code.result is Result.FAILED:
+            with self._lock:
+                if len(self._failures) < MAX_FAILURES_KEPT:
+                    self._failures.append(Failure(entry.path, code, details or code.message))
+
+    def _record_delete_problem(
+        self, path: str, is_dir: bool, size: int, code: Code, details: str
+    ) -> None:
+        self.counters.delete_failed()
+        if self.log is not None:
+            self.log.record(path, is_dir, size, code, details)
+        with self._lock:
+            if len(self._failures) < MAX_FAILURES_KEPT:
+                self._failures.append(Failure(path, code, details or code.message))
+
+    def _error(self, message: str) -> None:
+        with self._lock:
+            self._errors.append(message)
+
+    # -- scanning --------------------------------------------------------------------------
+
+    def _scan_dir(self, d: _Dir) -> None:
+        try:
+            if self.canceled:
+                d.failure = (Code.CANCELED, "")
+                return
+            source_entries = _guard(self.source.list_dir(d.path), target_side=False)
+            target_entries: Iterator[Entry] = (
+                iter(())
+                if d.target_empty
+                else _guard(self.target.list_dir(d.path, d.partials), True)
+            )
+            for src, dst in merge_join(source_entries, target_entries):
+                if self.canceled:
+                    d.failure = (Code.CANCELED, "")
+                    return
+                self._handle(d, src, dst)
+        except _ListingError as exc:
+            d.failure = (exc.failure.code, str(exc.failure))
+        except Exception as exc:  # a bug must not hang the run: fail this directory
+            d.failure = (Code.UNKNOWN_ERROR, f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._dirs_unlisted -= 1
+                if self._dirs_unlisted == 0 and self._phase is Phase.SCANNING:
+                    self._phase = Phase.TRANSFERRING
+            self._child_done(d)
+
+    def _handle(self, d: _Dir, src: Entry | None, dst: Entry | None) -> None:
+        if src is not None:
+            self.counters.scanned(_item_size(src))
+            if (
+                self.options.compare is Compare.CHECKSUM
+                and dst is not None
+                and src.kind is EntryKind.FILE
+                and dst.kind is EntryKind.FILE
+                and src.size == dst.size
+            ):
+                hashed = self._with_md5(src, dst)
+                if hashed is None:
+                    return
+                src, dst = hashed
+        decision = plan(src, dst, self._plan_options)
+        action = decision.action
+        if action is Action.KEEP:
+            return
+        if action is Action.DELETE:
+            assert dst is not None
+            self._spool_delete(dst)
+            return
+        assert src is not None and decision.code is not None
+        if action is Action.RECORD:
+            self._finish(src, decision.code, decision.detail)
+        elif action is Action.CREATE_DIR:
+            self._enter(d, src, decision.code, create=True)
+        elif action is Action.ENTER_DIR:
+            self._enter(d, src, decision.code, create=False)
+        elif action is Action.COPY:
+            self._copy(d, src, decision.code)
+        elif action is Action.UPDATE_METADATA:
+            self._update_metadata(src)
+        elif action is Action.REPLACE:
+            assert dst is not None
+            self._replace(d, src, dst, decision)
+
+    def _with_md5(self, src: Entry, dst: Entry) -> tuple[Entry, Entry] | None:
+        try:
+            if src.md5 is None:
+                src = dataclasses.replace(src, md5=self.source.hash_md5(src.path))
+        except StorageError as exc:
+            failure = source_failure(exc)
+            self._finish(src, failure.code, str(failure))
+            return None
+        try:
+            if dst.md5 is None:
+                dst = dataclasses.replace(dst, md5=self.target.hash_md5(dst.path))
+        except StorageError as exc:
+            failure = target_failure(exc)
+            self._finish(src, failure.code, str(failure))
+            return None
+        return src, dst
+
+    def _enter(self, d: _Dir, src: Entry, code: Code, *, create: bool) -> None:
+        if create and not self.options.dry_run:
+            try:
+                self.target.make_dir(src.path)
+            except StorageError as exc:
+                failure = target_failure(exc)
+                self._finish(src, failure.code, str(failure))
+                return
+        child = _Dir(src.path, d, src, code, target_empty=create)
+        with self._lock:
+            d.pending += 1
+            self._dirs_unlisted += 1
+            if self._phase is Phase.TRANSFERRING:
+                self._phase = Phase.SCANNING
+        self._checkers.submit(self._scan_dir, child)
+
+    def _child_done(self, d: _Dir | None) -> None:
+        while d is not None:
+            with self._lock:
+                d.pending -= 1
+                if d.pending:
+                    return
+            self._finalize_dir(d)
+            if d.parent is None:
+                self._root_done.set()
+                return
+            d = d.parent
+
+    def _finalize_dir(self, d: _Dir) -> None:
+        if d.failure is not None and d.failure[0] is Code.CANCELED:
+            if d.src is not None:
+                self._finish(d.src, Code.CANCELED)
+            return
+        if d.src is None:
+            if d.failure is not None:
+                self._error(f"cannot list the root: {d.failure[1]}")
+        elif d.failure is not None:
+            self._finish(d.src, d.failure[0], d.failure[1])
+        else:
+            assert d.code is not None
+            if d.code is not Code.UNCHANGED_BY_TIME and not self.options.dry_run:
+                try:
+                    self.target.set_metadata(d.src)
+                except StorageError as exc:
+                    failure = target_failure(exc)
+                    self._finish(d.src, failure.code, str(failure))
+                    return
+            self._finish(d.src, d.code, "dry run" if self.options.dry_run else "")
+        if not self.options.dry_run and not self.canceled:
+            for name in d.partials:
+                with contextlib.suppress(StorageError):
+                    self.target.discard_partial(d.path, name)
+
+    # -- transfers -------------------------------------------------------------------------
+
+    def _copy(self, d: _Dir, src: Entry, code: Code) -> None:
+        if src.kind is EntryKind.SYMLINK:
+            self._copy_symlink(src, code)
+            return
+        self.counters.planned(src.size)
+        if self.options.dry_run:
+            self._finish(src, code, "dry run")
+            return
+        while not self._slots.acquire(timeout=0.2):
+            if self.canceled:
+                self._finish(src, Code.CANCELED)
+                return
+        with self._lock:
+            d.pending += 1
+        self._transfers.submit(self._transfer, d, src, code)
+
+    def _transfer(self, d: _Dir, src: Entry, code: Code) -> None:
+        try:
+            final, details = self._copy_with_retries(src, code)
+            self._finish(src, final, details)
+        except Exception as exc:  # never lose the bookkeeping of an item
+            self._finish(src, Code.UNKNOWN_ERROR, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._slots.release()
+            self._child_done(d)
+
+    def _copy_with_retries(self, src: Entry, code: Code) -> tuple[Code, str]:
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.canceled:
+                return Code.CANCELED, ""
+            try:
+                result = self._copier.copy(src)
+            except Canceled:
+                return Code.CANCELED, "interrupted; a re-run resumes from the completed parts"
+            except TransferFailure as failure:
+                if not failure.transient or attempt > self.options.retries:
+                    suffix = f" (attempt {attempt})" if attempt > 1 else ""
+                    return failure.code, f"{failure}{suffix}"
+                delay = failure.retry_after
+                if delay is None:
+                    cap = self.options.retry_delay * (2 ** (attempt - 1))
+                    delay = random.uniform(cap / 2, cap)
+                if self._cancel.wait(delay):
+                    return Code.CANCELED, ""
+                continue
+            details = []
+            if result.resumed_parts:
+                details.append(
+                    f"resumed: {result.resumed_parts} of {result.parts} parts were already on the target"
+                )
+            if result.md5 is not None:
+                details.append(f"md5 {result.md5}")
+            if attempt > 1:
+                details.append(f"attempt {attempt}")
+            return code, "; ".join(details)
+
+    def _copy_symlink(self, src: Entry, code: Code) -> None:
+        if not self.options.dry_run:
+            try:
+                self.target.make_symlink(src)
+            except StorageError as exc:
+                failure = target_failure(exc)
+                self._finish(src, failure.code, str(failure))
+                return
+        self._finish(src, code, "dry run" if self.options.dry_run else f"-> {src.link_target}")
+
+    def _update_metadata(self, src: Entry) -> None:
+        if not self.options.dry_run:
+            try:
+                self.target.set_metadata(src)
+            except StorageError as exc:
+                failure = target_failure(exc)
+                self._finish(src, failure.code, str(failure))
+                return
+        self._finish(src, Code.METADATA_UPDATED, "dry run" if self.options.dry_run else "")
+
+    def _replace(self, d: _Dir, src: Entry, dst: Entry, decision: Decision) -> None:
+        try:
+            doomed = list(self._deletion_order(dst, discard_partials=False))
+        except StorageError as exc:
+            failure = target_failure(exc)
+            self._finish(src, failure.code, str(failure))
+            return
+        limit = self.options.max_delete
+        with self._lock:
+            if limit is not None and self._deleted_inline + len(doomed) > limit:
+                refused = True
+            else:
+                refused = False
+                self._deleted_inline += len(doomed)
+        if refused:
+            self._finish(
+                src,
+                Code.MAX_DELETE_EXCEEDED,
+                f"replacing the target {dst.kind.value} needs {len(doomed)} deletes",
+            )
+            return
+        for entry in doomed:
+            if not self._delete_one(entry, Code.DELETED_FOR_REPLACEMENT):
+                self._finish(
+                    src, Code.DELETE_FAILED, f"could not remove the target {dst.kind.value}"
+                )
+                return
+        assert decision.code is not None
+        if src.kind is EntryKind.DIR:
+            self._enter(d, src, decision.code, create=True)
+        else:
+            self._copy(d, src, decision.code)
+
+    # -- Mirror deletions ------------------------------------------------------------------
+
+    def _spool_delete(self, dst: Entry) -> None:
+        with self._lock:
+            if self._delete_spool is None:
+                self._delete_spool = tempfile.TemporaryFile(  # noqa: SIM115 - closed by run()
+                    "w+", encoding="utf-8", errors="surrogateescape"
+                )
+            self._delete_spool.write(json.dumps([dst.path, dst.is_dir, _item_size(dst)]) + "\n")
+            self._spooled += 1
+
+    def _spooled_entries(self) -> Iterator[Entry]:
+        spool = self._delete_spool
+        if spool is None:
+            return
+        spool.seek(0)
+        for line in spool:
+            path, is_dir, size = json.loads(line)
+            kind = EntryKind.DIR if is_dir else EntryKind.FILE
+            yield Entry(path=path, kind=kind, size=size)
+
+    def _deletion_order(self, top: Entry, *, discard_partials: bool = True) -> Iterator[Entry]:
+        """``top`` and everything under it, children before their directory. Items the
+        filters exclude are kept, and so are the directories that hold them. Ferry's own
+        partial files in a directory about to go are discarded first."""
+        if top.kind is not EntryKind.DIR:
+            yield top
+            return
+        filt = self._plan_options.filter
+        discard = discard_partials and not self.options.dry_run
+        # (directory, its listing, [every child deletable so far], partial artifacts seen)
+        stack: list[tuple[Entry, Iterator[Entry], list[bool], list[str]]] = []
+
+        def push(directory: Entry) -> None:
+            partials: list[str] = []
+            stack.append(
+                (directory, self.target.list_dir(directory.path, partials), [True], partials)
+            )
+
+        push(top)
+        while stack:
+            directory, listing, deletable, partials = stack[-1]
+            child = next(listing, None)
+            if child is None:
+                stack.pop()
+                if deletable[0]:
+                    if discard:
+                        for name in partials:
+                            self.target.discard_partial(directory.path, name)
+                    yield directory
+                elif stack:
+                    stack[-1][2][0] = False
+            elif filt.check(child) is not None:
+                deletable[0] = False
+            elif child.kind is EntryKind.DIR:
+                push(child)
+            else:
+                yield child
+
+    def _delete_one(self, entry: Entry, code: Code) -> bool:
+        if not self.options.dry_run:
+            try:
+                self.target.delete(entry.path, is_dir=entry.is_dir)
+            except NotFound:
+                pass
+            except StorageError as exc:
+                self._record_delete_problem(
+                    entry.path, entry.is_dir, _item_size(entry), Code.DELETE_FAILED, str(exc)
+                )
+                return False
+        self.counters.outcome(Result.DELETED, _item_size(entry))
+        if self.log is not None:
+            self.log.record(
+                entry.path,
+                entry.is_dir,
+                _item_size(entry),
+                code,
+                "dry run" if self.options.dry_run else "",
+            )
+        return True
+
+    def _run_deletes(self) -> None:
+        if not self._spooled or self.canceled:
+            return
+        if self.counters.snapshot().items_failed:
+            for top in self._spooled_entries():
+                self._record_delete_problem(top.path, top.is_dir, top.size, Code.DELETE_SKIPPED, "")
+            self._error(
+                f"{self._spooled} target-only items were not deleted because other items failed"
+            )
+            return
+        total = self._deleted_inline
+        try:
+            for top in self._spooled_entries():
+                total += sum(1 for _ in self._deletion_order(top, discard_partials=False))
+        except StorageError as exc:
+            self._error(f"cannot list the target for deletion: {exc}")
+            return
+        limit = self.options.max_delete
+        if limit is not None and total > limit:
+            for top in self._spooled_entries():
+                self._record_delete_problem(
+                    top.path,
+                    top.is_dir,
+                    top.size,
+                    Code.MAX_DELETE_EXCEEDED,
+                    f"{total} deletes needed, --max-delete is {limit}",
+                )
+            self._error(f"not deleting: {total} deletes needed, more than --max-delete {limit}")
+            return
+        for top in self._spooled_entries():
+            if self.canceled:
+                return
+            try:
+                for entry in self._deletion_order(top):
+                    self._delete_one(entry, Code.DELETED)
+            except StorageError as exc:
+                self._record_delete_problem(
+                    top.path, top.is_dir, top.size, Code.DELETE_FAILED, str(exc)
+                )

@@ -1,0 +1,155 @@
+"""The store contract every backend implements (DESIGN §3).
+
+A store lists one directory level at a time in sorted order, streams reads, and writes files
+through an :class:`Upload`: parts may be written in any order and in parallel, and
+``commit`` makes the file visible at its final name atomically. A store that can resume an
+interrupted upload reports the parts an earlier attempt already wrote in
+``Upload.done_parts``; the engine then skips them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from ferry.storage.entry import Entry
+from ferry.storage.naming import NamingProfile
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    set_mtime: bool = True
+    """The store keeps the source mtime (natively or in metadata) and lists it back."""
+    posix_metadata: bool = False
+    """Mode is kept and read back."""
+    set_owner: bool = False
+    """uid/gid can be set (root on a local disk, or kept in metadata)."""
+    symlinks: bool = False
+    hashes: frozenset[str] = frozenset()
+    """Hashes a listing or stat reports without reading the data (``md5``)."""
+    resumable_upload: bool = False
+    mtime_precision_ns: int = 1
+    case_insensitive: bool = False
+    xattr_md5: bool = False
+
+
+class ReadHandle(abc.ABC):
+    """An open source file. ``entry`` is its state when it was opened."""
+
+    entry: Entry
+
+    @abc.abstractmethod
+    def read_at(self, offset: int, size: int) -> bytes: ...
+
+    def fileno(self) -> int | None:
+        """A file descriptor for zero-copy transfers, when the store has one."""
+        return None
+
+    @abc.abstractmethod
+    def changed(self) -> bool:
+        """Whether the item differs now from ``entry`` (size, mtime or identity)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> ReadHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Upload(abc.ABC):
+    """A file being written. Nothing is visible at the final name before ``commit``."""
+
+    path: str
+    part_size: int
+    done_parts: frozenset[int]
+    committed: bool = False
+
+    @abc.abstractmethod
+    def write_part(self, index: int, chunks: Iterable[bytes]) -> None:
+        """Write part ``index`` (at offset ``index * part_size``) from ``chunks``, in order.
+        Every part but the last is exactly ``part_size`` bytes."""
+
+    def copy_part_from_fd(self, index: int, fd: int, length: int) -> bool:
+        """Copy part ``index`` from a local file descriptor without passing the bytes
+        through Python. Returns False when the store cannot, and the caller reads instead."""
+        return False
+
+    @abc.abstractmethod
+    def part_done(self, index: int) -> None:
+        """Record that part ``index`` is durable, so that a later attempt can skip it."""
+
+    @abc.abstractmethod
+    def read_back_md5(self) -> str:
+        """MD5 of what was written so far, read back from the store (for verification)."""
+
+    @abc.abstractmethod
+    def commit(self, meta: Entry, md5: str | None) -> None:
+        """Make the file visible at its final name with ``meta``'s times, mode and owner."""
+
+    @abc.abstractmethod
+    def abort(self, *, keep_for_resume: bool) -> None:
+        """Give up. With ``keep_for_resume`` the written parts stay for a later attempt."""
+
+
+class Store(abc.ABC):
+    url: str
+    capabilities: Capabilities
+    naming: NamingProfile
+
+    @abc.abstractmethod
+    def list_dir(self, path: str, partials: list[str] | None = None) -> Iterator[Entry]:
+        """Entries of directory ``path`` ('' is the root), sorted by the bytes of the name.
+
+        The store's own in-progress artifacts are not yielded; when ``partials`` is given
+        their names are appended to it so that the caller can discard stale ones later."""
+
+    @abc.abstractmethod
+    def stat(self, path: str) -> Entry | None: ...
+
+    @abc.abstractmethod
+    def open_read(self, path: str) -> ReadHandle: ...
+
+    @abc.abstractmethod
+    def begin_upload(self, source: Entry, part_size: int) -> Upload:
+        """Start writing ``source.path`` with ``source.size`` bytes."""
+
+    @abc.abstractmethod
+    def make_dir(self, path: str) -> None:
+        """Create a directory (its parent exists). An existing directory is not an error."""
+
+    @abc.abstractmethod
+    def make_symlink(self, source: Entry) -> None:
+        """Create or replace a symbolic link at ``source.path`` pointing at its target."""
+
+    @abc.abstractmethod
+    def set_metadata(self, source: Entry) -> None:
+        """Apply ``source``'s times, mode and owner to the existing item at its path."""
+
+    @abc.abstractmethod
+    def delete(self, path: str, *, is_dir: bool) -> None:
+        """Delete a file or link, or an empty directory."""
+
+    def discard_partial(self, dir_path: str, name: str) -> None:
+        """Remove a stale in-progress artifact reported by ``list_dir``."""
+
+    def hash_md5(self, path: str) -> str:
+        """MD5 of the item's content, reading it when the store does not know it."""
+        import hashlib
+
+        digest = hashlib.md5(usedforsecurity=False)
+        with self.open_read(path) as handle:
+            offset = 0
+            while chunk := handle.read_at(offset, 1 << 20):
+                digest.update(chunk)
+                offset += len(chunk)
+        return digest.hexdigest()
+
+    def ensure_root(self) -> None:
+        """Create the root of a target if it does not exist."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,413 @@
+"""The ``local`` backend: local disks and NFS/SMB mounts.
+
+Writes go to ``.ferry-<key>.partial`` in the target directory and are renamed over the final
+name once complete, with times, mode and owner already set, so a file at its final name is
+always whole. A file written in parts keeps a ``.ferry-<key>.parts`` journal of the parts that
+are complete; the key is derived from the name, size, mtime and part size of the source, so
+a re-run of the same file finds the journal and resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import stat
+from collections.abc import Iterable, Iterator
+
+from ferry.storage.base import Capabilities, ReadHandle, Store, Upload
+from ferry.storage.entry import Entry, EntryKind, join_path, parent_path
+from ferry.storage.errors import (
+    InvalidAddress,
+    NotFound,
+    SourceChanged,
+    StorageError,
+    from_oserror,
+)
+from ferry.storage.naming import (
+    PARTIAL_KEY_LENGTH,
+    POSIX,
+    is_partial_artifact,
+)
+from ferry.storage.sorting import DEFAULT_LIST_CUTOFF, sorted_names
+
+MD5_XATTR = "user.ferry.md5"
+_OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NO_ZERO_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF}
+
+
+def _entry_from_stat(path: str, st: os.stat_result, link_target: str | None = None) -> Entry:
+    fmt = stat.S_IFMT(st.st_mode)
+    if fmt == stat.S_IFREG:
+        kind, size = EntryKind.FILE, st.st_size
+    elif fmt == stat.S_IFDIR:
+        kind, size = EntryKind.DIR, 0
+    elif fmt == stat.S_IFLNK:
+        kind, size = EntryKind.SYMLINK, st.st_size
+    else:
+        kind, size = EntryKind.SPECIAL, 0
+    return Entry(
+        path=path,
+        kind=kind,
+        size=size,
+        mtime_ns=st.st_mtime_ns,
+        atime_ns=st.st_atime_ns,
+        ctime_ns=st.st_ctime_ns,
+        mode=stat.S_IMODE(st.st_mode),
+        uid=st.st_uid,
+        gid=st.st_gid,
+        link_target=link_target,
+    )
+
+
+class LocalReadHandle(ReadHandle):
+    def __init__(self, path: str, abs_path: str) -> None:
+        try:
+            self._fd = os.open(abs_path, _OPEN_READ)
+        except OSError as exc:
+            raise from_oserror(exc, path) from exc
+        self._path = path
+        self._stat = os.fstat(self._fd)
+        self.entry = _entry_from_stat(path, self._stat)
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        try:
+            return os.pread(self._fd, size, offset)
+        except OSError as exc:
+            raise from_oserror(exc, self._path) from exc
+
+    def fileno(self) -> int | None:
+        return self._fd
+
+    def changed(self) -> bool:
+        now = os.fstat(self._fd)
+        before = self._stat
+        return (
+            now.st_size != before.st_size
+            or now.st_mtime_ns != before.st_mtime_ns
+            or now.st_ctime_ns != before.st_ctime_ns
+        )
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class LocalUpload(Upload):
+    def __init__(self, store: LocalStore, source: Entry, part_size: int) -> None:
+        self.path = source.path
+        self.part_size = part_size
+        self._store = store
+        self._size = source.size
+        self._final = store.abs_path(source.path)
+        directory = os.path.dirname(self._final)
+        key = hashlib.sha1(
+            f"{source.path}\0{source.size}\0{source.mtime_ns}\0{part_size}".encode(
+                "utf-8", "surrogateescape"
+            ),
+            usedforsecurity=False,
+        ).hexdigest()[:PARTIAL_KEY_LENGTH]
+        self._data_path = os.path.join(directory, f".ferry-{key}.partial")
+        self._journal_path = os.path.join(directory, f".ferry-{key}.parts")
+        self._journal_fd = -1
+        self._multipart = source.size > part_size
+        self.done_parts = frozenset()
+        try:
+            if self._multipart:
+                self._open_multipart()
+            else:
+                self._fd = os.open(
+                    self._data_path,
+                    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
+                    0o600,
+                )
+        except OSError as exc:
+            raise from_oserror(exc, source.path) from exc
+
+    def _open_multipart(self) -> None:
+        done: set[int] = set()
+        try:
+            with open(self._journal_path, "rb") as journal:
+                done = {int(line) for line in journal.read().split() if line.isdigit()}
+            self._fd = os.open(self._data_path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+            if os.fstat(self._fd).st_size != self._size:
+                os.close(self._fd)
+                raise FileNotFoundError
+        except FileNotFoundError:
+            done = set()
+            self._fd = os.open(
+                self._data_path,
+                os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
+                0o600,
+            )
+            os.ftruncate(self._fd, self._size)
+            with open(self._journal_path, "wb"):
+                pass
+        self._journal_fd = os.open(
+            self._journal_path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+        )
+        self.done_parts = frozenset(done)
+
+    def write_part(self, index: int, chunks: Iterable[bytes]) -> None:
+        offset = index * self.part_size
+        try:
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    written = os.pwrite(self._fd, view, offset)
+                    view = view[written:]
+                    offset += written
+        except OSError as exc:
+            raise from_oserror(exc, self.path) from exc
+
+    def copy_part_from_fd(self, index: int, fd: int, length: int) -> bool:
+        offset = index * self.part_size
+        end = offset + length
+        try:
+            while offset < end:
+                copied = os.copy_file_range(fd, self._fd, end - offset, offset, offset)
+                if copied == 0:
+                    raise SourceChanged(f"source shrank while it was read: {self.path}")
+                offset += copied
+        except OSError as exc:
+            if exc.errno in _NO_ZERO_COPY:
+                return False
+            raise from_oserror(exc, self.path) from exc
+        return True
+
+    def part_done(self, index: int) -> None:
+        if self._journal_fd >= 0:
+            os.write(self._journal_fd, f"{index}\n".encode())
+
+    def read_back_md5(self) -> str:
+        digest = hashlib.md5(usedforsecurity=False)
+        offset = 0
+        while chunk := os.pread(self._fd, 1 << 20, offset):
+            digest.update(chunk)
+            offset += len(chunk)
+        return digest.hexdigest()
+
+    def commit(self, meta: Entry, md5: str | None) -> None:
+        fd = self._fd
+        try:
+            if md5 is not None:
+                with contextlib.suppress(OSError):  # file systems without user xattrs
+                    os.setxattr(fd, MD5_XATTR, md5.encode())
+            self._store.apply_owner_and_mode(fd, meta)
+            os.utime(fd, ns=(meta.atime_ns or meta.mtime_ns, meta.mtime_ns))
+            os.close(fd)
+            self._fd = -1
+            os.rename(self._data_path, self._final)
+            self.committed = True
+        except OSError as exc:
+            raise from_oserror(exc, self.path) from exc
+        finally:
+            self._close_journal(remove=True)
+
+    def abort(self, *, keep_for_resume: bool) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        keep = keep_for_resume and self._multipart
+        self._close_journal(remove=not keep)
+        if not keep:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._data_path)
+
+    def _close_journal(self, *, remove: bool) -> None:
+        if self._journal_fd >= 0:
+            os.close(self._journal_fd)
+            self._journal_fd = -1
+        if remove and self._multipart:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._journal_path)
+
+
+class LocalStore(Store):
+    """A directory tree on a local or mounted file system."""
+
+    naming = POSIX
+
+    def __init__(
+        self, root: str, *, list_cutoff: int = DEFAULT_LIST_CUTOFF, spool_dir: str | None = None
+    ) -> None:
+        if not root or "\x00" in root:
+            raise InvalidAddress(f"not a usable path: {root!r}")
+        self.root = os.path.abspath(root)
+        self.url = self.root
+        self._list_cutoff = list_cutoff
+        self._spool_dir = spool_dir
+        is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        self.capabilities = Capabilities(
+            set_mtime=True,
+            posix_metadata=True,
+            set_owner=is_root,
+            symlinks=True,
+            resumable_upload=True,
+            xattr_md5=True,
+        )
+
+    def abs_path(self, path: str) -> str:
+        if not path:
+            return self.root
+        if path.startswith("/") or "\x00" in path or ".." in path.split("/"):
+            raise InvalidAddress(f"path escapes the store root: {path!r}", path=path)
+        return f"{self.root}/{path}"
+
+    # -- reading -------------------------------------------------------------------------
+
+    def list_dir(self, path: str, partials: list[str] | None = None) -> Iterator[Entry]:
+        abs_dir = self.abs_path(path)
+        try:
+            dir_fd = os.open(abs_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise from_oserror(exc, path) from exc
+        try:
+            try:
+                with os.scandir(dir_fd) as scan:
+                    names = sorted_names(
+                        (entry.name for entry in scan), self._list_cutoff, self._spool_dir
+                    )
+                    # sorted_names consumes the whole scan before yielding its first name
+                    first = next(names, None)
+            except OSError as exc:
+                raise from_oserror(exc, path) from exc
+            if first is None:
+                return
+            for name in _chain_first(first, names):
+                if is_partial_artifact(name):
+                    if partials is not None:
+                        partials.append(name)
+                    continue
+                entry = self._lstat_entry(dir_fd, join_path(path, name), name)
+                if entry is not None:
+                    yield entry
+        finally:
+            os.close(dir_fd)
+
+    def _lstat_entry(self, dir_fd: int, path: str, name: str) -> Entry | None:
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            link = os.readlink(name, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else None
+        except FileNotFoundError:
+            return None  # removed between listing and stat
+        except OSError as exc:
+            raise from_oserror(exc, path) from exc
+        return _entry_from_stat(path, st, link)
+
+    def stat(self, path: str) -> Entry | None:
+        abs_path = self.abs_path(path)
+        try:
+            # The root may be a link to the tree (``/data -> /mnt/data``); nothing below is followed.
+            st = os.stat(abs_path) if not path else os.lstat(abs_path)
+            link = os.readlink(abs_path) if stat.S_ISLNK(st.st_mode) else None
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise from_oserror(exc, path) from exc
+        return _entry_from_stat(path, st, link)
+
+    def open_read(self, path: str) -> ReadHandle:
+        return LocalReadHandle(path, self.abs_path(path))
+
+    # -- writing -------------------------------------------------------------------------
+
+    def ensure_root(self) -> None:
+        try:
+            os.makedirs(self.root, exist_ok=True)
+        except OSError as exc:
+            raise from_oserror(exc, "") from exc
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise from_oserror(OSError(errno.EACCES, "Permission denied"), "")
+
+    def begin_upload(self, source: Entry, part_size: int) -> Upload:
+        return LocalUpload(self, source, part_size)
+
+    def make_dir(self, path: str) -> None:
+        abs_path = self.abs_path(path)
+        try:
+            os.mkdir(abs_path, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(abs_path) or os.path.islink(abs_path):
+                raise from_oserror(OSError(errno.EEXIST, "File exists"), path) from None
+        except OSError as exc:
+            raise from_oserror(exc, path) from exc
+
+    def make_symlink(self, source: Entry) -> None:
+        if source.link_target is None:
+            raise StorageError(f"link target unknown: {source.path}", path=source.path)
+        final = self.abs_path(source.path)
+        temp = os.path.join(os.path.dirname(final), f".ferry-{os.urandom(10).hex()}.partial")
+        try:
+            os.symlink(source.link_target, temp)
+            try:
+                if self.capabilities.set_owner and source.uid is not None:
+                    os.lchown(temp, source.uid, source.gid if source.gid is not None else -1)
+                os.utime(
+                    temp,
+                    ns=(source.atime_ns or source.mtime_ns, source.mtime_ns),
+                    follow_symlinks=False,
+                )
+                os.rename(temp, final)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+        except OSError as exc:
+            raise from_oserror(exc, source.path) from exc
+
+    def apply_owner_and_mode(self, fd: int, meta: Entry) -> None:
+        if self.capabilities.set_owner and meta.uid is not None:
+            os.fchown(fd, meta.uid, meta.gid if meta.gid is not None else -1)
+        if meta.mode is not None:
+            os.fchmod(fd, meta.mode)
+
+    def set_metadata(self, source: Entry) -> None:
+        abs_path = self.abs_path(source.path)
+        times = (source.atime_ns or source.mtime_ns, source.mtime_ns)
+        try:
+            if source.kind is EntryKind.SYMLINK:
+                os.utime(abs_path, ns=times, follow_symlinks=False)
+                return
+            fd = os.open(abs_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                self.apply_owner_and_mode(fd, source)
+                os.utime(fd, ns=times)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise from_oserror(exc, source.path) from exc
+
+    def delete(self, path: str, *, is_dir: bool) -> None:
+        abs_path = self.abs_path(path)
+        try:
+            if is_dir:
+                os.rmdir(abs_path)
+            else:
+                os.unlink(abs_path)
+        except FileNotFoundError:
+            raise NotFound(f"already gone: {path}", path=path) from None
+        except OSError as exc:
+            raise from_oserror(exc, path) from exc
+
+    def discard_partial(self, dir_path: str, name: str) -> None:
+        if not is_partial_artifact(name):
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.abs_path(dir_path), name))
+
+    def read_md5_xattr(self, path: str) -> str | None:
+        try:
+            return os.getxattr(self.abs_path(path), MD5_XATTR, follow_symlinks=False).decode()
+        except OSError:
+            return None
+
+
+def _chain_first(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+__all__ = ["MD5_XATTR", "LocalStore", "parent_path"]
