@@ -40,7 +40,7 @@ from ferry.engine.transfer import (
     target_failure,
 )
 from ferry.storage.base import Store
-from ferry.storage.entry import Entry, EntryKind, sort_key
+from ferry.storage.entry import Entry, EntryKind, parent_path, sort_key
 from ferry.storage.errors import NotFound, StorageError
 
 MAX_FAILURES_KEPT = 1000
@@ -127,7 +127,17 @@ class _Dir:
     """A directory in flight. ``pending`` counts the listing itself plus every child task
     (transfer or subdirectory) not yet finished; at zero the directory is finalized."""
 
-    __slots__ = ("code", "failure", "parent", "partials", "path", "pending", "src", "target_empty")
+    __slots__ = (
+        "code",
+        "dirty",
+        "failure",
+        "parent",
+        "partials",
+        "path",
+        "pending",
+        "src",
+        "target_empty",
+    )
 
     def __init__(
         self,
@@ -143,6 +153,8 @@ class _Dir:
         self.code = code
         self.target_empty = target_empty
         self.pending = 1
+        self.dirty = False
+        """Something was written into the directory on the target, which changed its mtime."""
         self.failure: tuple[Code, str] | None = None
         self.partials: list[str] = []
 
@@ -436,6 +448,7 @@ class CopyRun:
                 return
         child = _Dir(src.path, d, src, code, target_empty=create)
         with self._lock:
+            d.dirty = d.dirty or (create and not self.options.dry_run)
             d.pending += 1
             self._dirs_unlisted += 1
             if self._phase is Phase.TRANSFERRING:
@@ -459,30 +472,35 @@ class CopyRun:
             if d.src is not None:
                 self._finish(d.src, Code.CANCELED)
             return
-        if d.src is None:
-            if d.failure is not None:
-                self._error(f"cannot list the root: {d.failure[1]}")
-        elif d.failure is not None:
-            self._finish(d.src, d.failure[0], d.failure[1])
-        else:
-            assert d.code is not None
-            if d.code is not Code.UNCHANGED_BY_TIME and not self.options.dry_run:
-                try:
-                    self.target.set_metadata(d.src)
-                except StorageError as exc:
-                    failure = target_failure(exc)
-                    self._finish(d.src, failure.code, str(failure))
-                    return
-            self._finish(d.src, d.code, "dry run" if self.options.dry_run else "")
-        if not self.options.dry_run and not self.canceled:
+        if not self.options.dry_run:
             for name in d.partials:
                 with contextlib.suppress(StorageError):
                     self.target.discard_partial(d.path, name)
+                d.dirty = True
+        if d.src is None:
+            if d.failure is not None:
+                self._error(f"cannot list the root: {d.failure[1]}")
+            return
+        if d.failure is not None:
+            self._finish(d.src, d.failure[0], d.failure[1])
+            return
+        assert d.code is not None
+        # Writing into a directory changes its mtime, so an unchanged directory whose
+        # content changed gets its times back; that is housekeeping, not a transfer.
+        if (d.code is not Code.UNCHANGED_BY_TIME or d.dirty) and not self.options.dry_run:
+            try:
+                self.target.set_metadata(d.src)
+            except StorageError as exc:
+                failure = target_failure(exc)
+                self._finish(d.src, failure.code, str(failure))
+                return
+        self._finish(d.src, d.code, "dry run" if self.options.dry_run else "")
 
     # -- transfers -------------------------------------------------------------------------
 
     def _copy(self, d: _Dir, src: Entry, code: Code) -> None:
         if src.kind is EntryKind.SYMLINK:
+            d.dirty = d.dirty or not self.options.dry_run
             self._copy_symlink(src, code)
             return
         self.counters.planned(src.size)
@@ -495,6 +513,7 @@ class CopyRun:
                 return
         with self._lock:
             d.pending += 1
+            d.dirty = True
         self._transfers.submit(self._transfer, d, src, code)
 
     def _transfer(self, d: _Dir, src: Entry, code: Code) -> None:
@@ -580,6 +599,7 @@ class CopyRun:
                 f"replacing the target {dst.kind.value} needs {len(doomed)} deletes",
             )
             return
+        d.dirty = d.dirty or not self.options.dry_run
         for entry in doomed:
             if not self._delete_one(entry, Code.DELETED_FOR_REPLACEMENT):
                 self._finish(
@@ -702,9 +722,11 @@ class CopyRun:
                 )
             self._error(f"not deleting: {total} deletes needed, more than --max-delete {limit}")
             return
+        parents: set[str] = set()
         for top in self._spooled_entries():
             if self.canceled:
                 return
+            parents.add(parent_path(top.path))
             try:
                 for entry in self._deletion_order(top):
                     self._delete_one(entry, Code.DELETED)
@@ -712,3 +734,15 @@ class CopyRun:
                 self._record_delete_problem(
                     top.path, top.is_dir, top.size, Code.DELETE_FAILED, str(exc)
                 )
+        if not self.options.dry_run:
+            self._restore_directory_times(parents - {""})
+
+    def _restore_directory_times(self, paths: set[str]) -> None:
+        """Deleting changed these directories' mtimes; give them the source's back."""
+        for path in paths:
+            try:
+                entry = self.source.stat(path)
+                if entry is not None and entry.kind is EntryKind.DIR:
+                    self.target.set_metadata(entry)
+            except StorageError as exc:
+                self._error(f"cannot restore the times of {path}: {exc}")

@@ -104,8 +104,9 @@ class Store(abc.ABC):
     def list_dir(self, path: str, partials: list[str] | None = None) -> Iterator[Entry]:
         """Entries of directory ``path`` ('' is the root), sorted by the bytes of the name.
 
-        The store's own in-progress artifacts are not yielded; when ``partials`` is given
-        their names are appended to it so that the caller can discard stale ones later."""
+        When ``partials`` is given (listing a target), the store's own in-progress artifacts
+        are not yielded but appended to it, so that the caller can discard stale ones later.
+        Without it (listing a source) every item is yielded."""
 
     @abc.abstractmethod
     def stat(self, path: str) -> Entry | None: ...

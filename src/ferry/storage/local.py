@@ -120,7 +120,7 @@ class LocalUpload(Upload):
             else:
                 self._fd = os.open(
                     self._data_path,
-                    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
+                    os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
                     0o600,
                 )
         except OSError as exc:
@@ -277,9 +277,8 @@ class LocalStore(Store):
             if first is None:
                 return
             for name in _chain_first(first, names):
-                if is_partial_artifact(name):
-                    if partials is not None:
-                        partials.append(name)
+                if partials is not None and is_partial_artifact(name):
+                    partials.append(name)
                     continue
                 entry = self._lstat_entry(dir_fd, join_path(path, name), name)
                 if entry is not None:
