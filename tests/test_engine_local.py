@@ -10,8 +10,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import RunFn, describe, make_tree, partial_artifacts, results_by_path, write
 
+from conftest import RunFn, describe, make_tree, partial_artifacts, results_by_path, write
 from ferry.engine.codes import Code
 from ferry.engine.copylog import CopyLog, LogFormat, LogLevel
 from ferry.engine.filters import FilterRules
@@ -440,7 +440,7 @@ def test_setup_errors_are_clear_and_change_nothing(tmp_path: Path) -> None:
         ).run()
     with pytest.raises(RunSetupError, match="not a directory"):
         CopyRun(LocalStore(str(src)), LocalStore(str(blocker)), RunOptions()).run()
-    with pytest.raises(RunSetupError, match="target .*Not a directory"):
+    with pytest.raises(RunSetupError, match=r"target .*Not a directory"):
         CopyRun(LocalStore(str(src)), LocalStore(str(blocker / "sub")), RunOptions()).run()
     assert not (tmp_path / "t").exists()
 
