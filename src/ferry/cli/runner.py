@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType
 
@@ -44,8 +45,8 @@ class RunRequest:
         mirror: bool,
         dry_run: bool,
         checksum: bool,
-        include: list[str],
-        exclude: list[str],
+        include: Sequence[str],
+        exclude: Sequence[str],
         min_size: str | None,
         max_size: str | None,
         min_age: str | None,

@@ -71,9 +71,13 @@ class Counters:
             self._c.items_scanned += 1
             self._c.bytes_scanned += size
 
-    def outcome(self, result: Result, size: int) -> None:
+    def outcome(self, result: Result, size: int, *, scanned: bool = False) -> None:
+        """Count an item's outcome (and, with ``scanned``, that it was scanned)."""
         field = _BY_RESULT[result]
         with self._lock:
+            if scanned:
+                self._c.items_scanned += 1
+                self._c.bytes_scanned += size
             setattr(self._c, f"items_{field}", getattr(self._c, f"items_{field}") + 1)
             setattr(self._c, f"bytes_{field}", getattr(self._c, f"bytes_{field}") + size)
 

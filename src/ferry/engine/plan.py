@@ -130,7 +130,8 @@ def _unsupported(src: Entry, opts: PlanOptions) -> Decision | None:
     if src.kind is EntryKind.SYMLINK and not opts.target_symlinks:
         return Decision(Action.RECORD, Code.UNSUPPORTED_TYPE, "the target cannot hold links")
     if opts.naming is not None:
-        problem = opts.naming.check(src.path)
+        # The walk never enters a directory whose own name failed, so the leaf suffices.
+        problem = opts.naming.check_leaf(src.path)
         if problem is not None:
             kind, detail = problem
             return Decision(Action.RECORD, _NAME_CODES[kind], detail)

@@ -44,6 +44,11 @@ from ferry.storage.entry import Entry, EntryKind, parent_path, sort_key
 from ferry.storage.errors import NotFound, StorageError
 
 MAX_FAILURES_KEPT = 1000
+# Small files go to the transfer pool in batches: handing each one to another thread costs
+# more than copying it.
+SMALL_FILE_BYTES = 1 << 20
+BATCH_FILES = 64
+BATCH_BYTES = 8 << 20
 
 
 class RunStatus(enum.Enum):
@@ -128,6 +133,8 @@ class _Dir:
     (transfer or subdirectory) not yet finished; at zero the directory is finalized."""
 
     __slots__ = (
+        "batch",
+        "batch_bytes",
         "code",
         "dirty",
         "failure",
@@ -157,6 +164,8 @@ class _Dir:
         """Something was written into the directory on the target, which changed its mtime."""
         self.failure: tuple[Code, str] | None = None
         self.partials: list[str] = []
+        self.batch: list[tuple[Entry, Code]] = []
+        self.batch_bytes = 0
 
 
 class _ListingError(Exception):
@@ -189,11 +198,11 @@ def merge_join(
             yield None, t
             t = next(target, None)
         else:
-            sk, tk = sort_key(s.name), sort_key(t.name)
-            if sk == tk:
+            sn, tn = s.name, t.name
+            if sn == tn:
                 yield s, t
                 s, t = next(source, None), next(target, None)
-            elif sk < tk:
+            elif (sn < tn) if sn.isascii() and tn.isascii() else (sort_key(sn) < sort_key(tn)):
                 yield s, None
                 s = next(source, None)
             else:
@@ -331,9 +340,11 @@ class CopyRun:
 
     # -- outcomes --------------------------------------------------------------------------
 
-    def _finish(self, entry: Entry, code: Code, details: str = "") -> None:
+    def _finish(
+        self, entry: Entry, code: Code, details: str = "", *, scanned: bool = False
+    ) -> None:
         size = _item_size(entry)
-        self.counters.outcome(code.result, size)
+        self.counters.outcome(code.result, size, scanned=scanned)
         if self.log is not None:
             self.log.record(entry.path, entry.is_dir, size, code, details)
         if code.result is Result.FAILED:
@@ -378,6 +389,7 @@ class CopyRun:
         except Exception as exc:  # a bug must not hang the run: fail this directory
             d.failure = (Code.UNKNOWN_ERROR, f"{type(exc).__name__}: {exc}")
         finally:
+            self._flush_batch(d)
             with self._lock:
                 self._dirs_unlisted -= 1
                 if self._dirs_unlisted == 0 and self._phase is Phase.SCANNING:
@@ -385,21 +397,25 @@ class CopyRun:
             self._child_done(d)
 
     def _handle(self, d: _Dir, src: Entry | None, dst: Entry | None) -> None:
-        if src is not None:
-            self.counters.scanned(_item_size(src))
-            if (
-                self.options.compare is Compare.CHECKSUM
-                and dst is not None
-                and src.kind is EntryKind.FILE
-                and dst.kind is EntryKind.FILE
-                and src.size == dst.size
-            ):
-                hashed = self._with_md5(src, dst)
-                if hashed is None:
-                    return
-                src, dst = hashed
+        if src is not None and (
+            self.options.compare is Compare.CHECKSUM
+            and dst is not None
+            and src.kind is EntryKind.FILE
+            and dst.kind is EntryKind.FILE
+            and src.size == dst.size
+        ):
+            hashed = self._with_md5(src, dst)
+            if hashed is None:
+                return
+            src, dst = hashed
         decision = plan(src, dst, self._plan_options)
         action = decision.action
+        if src is not None:
+            if action is Action.RECORD:
+                assert decision.code is not None
+                self._finish(src, decision.code, decision.detail, scanned=True)
+                return
+            self.counters.scanned(_item_size(src))
         if action is Action.KEEP:
             return
         if action is Action.DELETE:
@@ -407,9 +423,7 @@ class CopyRun:
             self._spool_delete(dst)
             return
         assert src is not None and decision.code is not None
-        if action is Action.RECORD:
-            self._finish(src, decision.code, decision.detail)
-        elif action is Action.CREATE_DIR:
+        if action is Action.CREATE_DIR:
             self._enter(d, src, decision.code, create=True)
         elif action is Action.ENTER_DIR:
             self._enter(d, src, decision.code, create=False)
@@ -427,14 +441,14 @@ class CopyRun:
                 src = dataclasses.replace(src, md5=self.source.hash_md5(src.path))
         except StorageError as exc:
             failure = source_failure(exc)
-            self._finish(src, failure.code, str(failure))
+            self._finish(src, failure.code, str(failure), scanned=True)
             return None
         try:
             if dst.md5 is None:
                 dst = dataclasses.replace(dst, md5=self.target.hash_md5(dst.path))
         except StorageError as exc:
             failure = target_failure(exc)
-            self._finish(src, failure.code, str(failure))
+            self._finish(src, failure.code, str(failure), scanned=True)
             return None
         return src, dst
 
@@ -507,21 +521,41 @@ class CopyRun:
         if self.options.dry_run:
             self._finish(src, code, "dry run")
             return
+        d.batch.append((src, code))
+        d.batch_bytes += src.size
+        if (
+            src.size > SMALL_FILE_BYTES
+            or len(d.batch) >= BATCH_FILES
+            or d.batch_bytes >= BATCH_BYTES
+        ):
+            self._flush_batch(d)
+
+    def _flush_batch(self, d: _Dir) -> None:
+        """Hand the files gathered so far in ``d`` to the transfer pool as one task."""
+        batch = d.batch
+        if not batch:
+            return
+        d.batch, d.batch_bytes = [], 0
         while not self._slots.acquire(timeout=0.2):
             if self.canceled:
-                self._finish(src, Code.CANCELED)
+                for src, _ in batch:
+                    self._finish(src, Code.CANCELED)
                 return
         with self._lock:
             d.pending += 1
             d.dirty = True
-        self._transfers.submit(self._transfer, d, src, code)
+        self._transfers.submit(self._transfer_batch, d, batch)
 
-    def _transfer(self, d: _Dir, src: Entry, code: Code) -> None:
+    def _transfer_batch(self, d: _Dir, batch: list[tuple[Entry, Code]]) -> None:
         try:
-            final, details = self._copy_with_retries(src, code)
-            self._finish(src, final, details)
-        except Exception as exc:  # never lose the bookkeeping of an item
-            self._finish(src, Code.UNKNOWN_ERROR, f"{type(exc).__name__}: {exc}")
+            if len(batch) > 1:
+                self.source.prefetch([src.path for src, _ in batch])
+            for src, code in batch:
+                try:
+                    final, details = self._copy_with_retries(src, code)
+                except Exception as exc:  # never lose the bookkeeping of an item
+                    final, details = Code.UNKNOWN_ERROR, f"{type(exc).__name__}: {exc}"
+                self._finish(src, final, details)
         finally:
             self._slots.release()
             self._child_done(d)

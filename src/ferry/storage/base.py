@@ -10,7 +10,7 @@ interrupted upload reports the parts an earlier attempt already wrote in
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ferry.storage.entry import Entry
@@ -133,6 +133,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete(self, path: str, *, is_dir: bool) -> None:
         """Delete a file or link, or an empty directory."""
+
+    def prefetch(self, paths: Sequence[str]) -> None:
+        """A hint that these files will be read soon, so that their reads overlap."""
 
     def discard_partial(self, dir_path: str, name: str) -> None:
         """Remove a stale in-progress artifact reported by ``list_dir``."""

@@ -42,7 +42,26 @@ class NamingProfile:
                     NameProblem.NAME_TOO_LONG,
                     f"{size} bytes, limit {self.max_component_bytes}",
                 )
-        size = len(os.fsencode(path))
+        return self._check_length(path)
+
+    def check_leaf(self, path: str) -> tuple[NameProblem, str] | None:
+        """Like :meth:`check`, for a walk that already checked every parent directory: only
+        the last component, the depth and the total length are examined."""
+        depth = path.count("/") + 1
+        if depth > self.max_depth:
+            return NameProblem.TOO_DEEP, f"{depth} levels, limit {self.max_depth}"
+        name = path.rpartition("/")[2]
+        if name in ("", ".", "..") or "\x00" in name or "\\" in name:
+            return NameProblem.INVALID_CHARACTER, f"component {name!r} is not a name"
+        if name.startswith(".ferry-") and _is_ferry_artifact(name):
+            return NameProblem.RESERVED_NAME, "name is reserved for Ferry's partial files"
+        size = len(name) if name.isascii() else len(os.fsencode(name))
+        if size > self.max_component_bytes:
+            return NameProblem.NAME_TOO_LONG, f"{size} bytes, limit {self.max_component_bytes}"
+        return self._check_length(path)
+
+    def _check_length(self, path: str) -> tuple[NameProblem, str] | None:
+        size = len(path) if path.isascii() else len(os.fsencode(path))
         if size > self.max_path_bytes:
             return NameProblem.PATH_TOO_LONG, f"{size} bytes, limit {self.max_path_bytes}"
         return None
