@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*(\d+)(?:\.(\d+))?\s*(?:([kmgtp])(?:ib|i|b)?|b)?\s*$", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
@@ -16,15 +16,21 @@ def parse_size(text: str) -> int:
     match = _SIZE.match(text)
     if match is None:
         raise ValueError(f"not a size: {text!r} (use e.g. 512, 64K, 100M, 1.5G)")
-    number, unit, _ = match.groups()
-    return int(float(number) * 1024 ** _POWERS[unit.lower()])
+    whole, fraction, unit = match.groups()
+    scale: int = 1024 ** _POWERS[(unit or "").lower()]
+    # Integer arithmetic keeps sizes above 2**53 exact.
+    size: int = int(whole) * scale
+    if fraction:
+        size += int(fraction) * scale // 10 ** len(fraction)
+    return size
 
 
 def parse_rate(text: str) -> float | None:
     """A bandwidth limit in bytes per second (``10M`` = 10 MiB/s); ``off`` or ``0`` for none."""
-    if text.strip().lower() in ("off", "0", ""):
+    if text.strip().lower() in ("off", ""):
         return None
-    return float(parse_size(text))
+    rate = parse_size(text)
+    return float(rate) if rate else None
 
 
 def parse_age_ns(text: str, now_ns: int) -> int:
@@ -45,7 +51,8 @@ def parse_age_ns(text: str, now_ns: int) -> int:
 
 def format_bytes(size: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
+        # Compare the rounded value, so that 1048575 bytes read "1.0 MiB", not "1024.0 KiB".
+        if unit == "TiB" or (abs(size) < 1024 if unit == "B" else round(abs(size), 1) < 1024):
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")

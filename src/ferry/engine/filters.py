@@ -36,13 +36,17 @@ class _Pattern:
 
 
 def compile_glob(pattern: str) -> _Pattern:
-    if not pattern or pattern in ("/", "//"):
+    if not pattern.strip("/"):
         raise PatternError(f"empty pattern: {pattern!r}")
     dirs_only = pattern.endswith("/")
     body = pattern.rstrip("/")
     whole_path = "/" in body
     body = body.lstrip("/")
-    return _Pattern(re.compile(_glob_to_regex(body, pattern)), whole_path, dirs_only)
+    try:
+        regex = re.compile(_glob_to_regex(body, pattern))
+    except re.error as exc:
+        raise PatternError(f"invalid pattern {pattern!r}: {exc}") from None
+    return _Pattern(regex, whole_path, dirs_only)
 
 
 def _glob_to_regex(glob: str, original: str) -> str:
@@ -63,9 +67,9 @@ def _glob_to_regex(glob: str, original: str) -> str:
         elif c == "?":
             out.append("[^/]")
         elif c == "[":
-            end = glob.find(
-                "]", i + 2 if glob.startswith("[!", i) or glob.startswith("[]", i) else i + 1
-            )
+            # A ']' right after '[' or '[!' is a member of the class, not its end.
+            first = i + 2 if glob.startswith("[!", i) else i + 1
+            end = glob.find("]", first + 1 if glob.startswith("]", first) else first)
             if end < 0:
                 raise PatternError(f"unclosed '[' in pattern {original!r}")
             inner = glob[i + 1 : end]

@@ -93,7 +93,7 @@ def plan(src: Entry | None, dst: Entry | None, opts: PlanOptions) -> Decision:
     if dst is None:
         return _create(src)
     if dst.kind is not src.kind:
-        if opts.mode is CopyMode.MIRROR:
+        if opts.mode is CopyMode.MIRROR and opts.filter.check(dst) is None:
             return Decision(Action.REPLACE, Code.REPLACED, f"target was a {dst.kind.value}")
         return Decision(Action.RECORD, Code.KIND_CONFLICT, f"target is a {dst.kind.value}")
 
