@@ -62,37 +62,52 @@ class CounterSnapshot:
 
 
 class Counters:
+    """Thread-safe counters. Outcomes are kept in lists indexed by result, since this is
+    on the path of every item."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._c = CounterSnapshot()
+        self._items = dict.fromkeys(Result, 0)
+        self._bytes = dict.fromkeys(Result, 0)
+        self._scanned = [0, 0]
+        self._extra = CounterSnapshot()
 
     def scanned(self, size: int) -> None:
         with self._lock:
-            self._c.items_scanned += 1
-            self._c.bytes_scanned += size
+            self._scanned[0] += 1
+            self._scanned[1] += size
 
     def outcome(self, result: Result, size: int, *, scanned: bool = False) -> None:
         """Count an item's outcome (and, with ``scanned``, that it was scanned)."""
-        field = _BY_RESULT[result]
         with self._lock:
             if scanned:
-                self._c.items_scanned += 1
-                self._c.bytes_scanned += size
-            setattr(self._c, f"items_{field}", getattr(self._c, f"items_{field}") + 1)
-            setattr(self._c, f"bytes_{field}", getattr(self._c, f"bytes_{field}") + size)
+                self._scanned[0] += 1
+                self._scanned[1] += size
+            self._items[result] += 1
+            self._bytes[result] += size
 
     def delete_failed(self) -> None:
         with self._lock:
-            self._c.delete_failures += 1
+            self._extra.delete_failures += 1
 
     def moved(self, size: int) -> None:
         with self._lock:
-            self._c.bytes_moved += size
+            self._extra.bytes_moved += size
 
     def planned(self, size: int) -> None:
         with self._lock:
-            self._c.bytes_to_move += size
+            self._extra.bytes_to_move += size
 
     def snapshot(self) -> CounterSnapshot:
         with self._lock:
-            return CounterSnapshot(**{f: getattr(self._c, f) for f in CounterSnapshot.__slots__})
+            snap = CounterSnapshot(
+                items_scanned=self._scanned[0],
+                bytes_scanned=self._scanned[1],
+                delete_failures=self._extra.delete_failures,
+                bytes_moved=self._extra.bytes_moved,
+                bytes_to_move=self._extra.bytes_to_move,
+            )
+            for result, field in _BY_RESULT.items():
+                setattr(snap, f"items_{field}", self._items[result])
+                setattr(snap, f"bytes_{field}", self._bytes[result])
+            return snap

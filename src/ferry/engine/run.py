@@ -241,8 +241,14 @@ class CopyRun:
         self._delete_spool: IO[str] | None = None
         self._spooled = 0
         self._slots = threading.BoundedSemaphore(options.transfers * 4)
-        self._checkers = ThreadPoolExecutor(options.checkers, "ferry-check")
-        self._transfers = ThreadPoolExecutor(options.transfers, "ferry-transfer")
+        # Local disks answer in microseconds: beyond one thread per CPU, Python threads only
+        # contend for the interpreter lock. Network stores get every thread the user allows.
+        hints = (source.capabilities.useful_concurrency, target.capabilities.useful_concurrency)
+        cap = None if None in hints else max(h for h in hints if h is not None)
+        self.checkers = options.checkers if cap is None else min(options.checkers, cap)
+        self.transfers = options.transfers if cap is None else min(options.transfers, cap)
+        self._checkers = ThreadPoolExecutor(self.checkers, "ferry-check")
+        self._transfers = ThreadPoolExecutor(self.transfers, "ferry-transfer")
         self._copier = FileCopier(
             source, target, options.transfer, self.bucket, self._cancel, self.counters.moved
         )

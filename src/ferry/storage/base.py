@@ -32,6 +32,9 @@ class Capabilities:
     mtime_precision_ns: int = 1
     case_insensitive: bool = False
     xattr_md5: bool = False
+    useful_concurrency: int | None = None
+    """How many operations at once still help; None for stores whose latency wants as many
+    as the user allows (network file systems, cloud stores)."""
 
 
 class ReadHandle(abc.ABC):

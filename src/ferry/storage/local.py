@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterable, Iterator, Sequence
 
 from ferry.storage.base import Capabilities, ReadHandle, Store, Upload
-from ferry.storage.entry import Entry, EntryKind, join_path, parent_path
+from ferry.storage.entry import Entry, EntryKind, parent_path
 from ferry.storage.errors import (
     InvalidAddress,
     NotFound,
@@ -37,26 +37,28 @@ _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NO_ZERO_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF}
 
 
+_KINDS = {
+    stat.S_IFREG: EntryKind.FILE,
+    stat.S_IFDIR: EntryKind.DIR,
+    stat.S_IFLNK: EntryKind.SYMLINK,
+}
+_FILE, _DIR, _SPECIAL = EntryKind.FILE, EntryKind.DIR, EntryKind.SPECIAL
+
+
 def _entry_from_stat(path: str, st: os.stat_result, link_target: str | None = None) -> Entry:
-    fmt = stat.S_IFMT(st.st_mode)
-    if fmt == stat.S_IFREG:
-        kind, size = EntryKind.FILE, st.st_size
-    elif fmt == stat.S_IFDIR:
-        kind, size = EntryKind.DIR, 0
-    elif fmt == stat.S_IFLNK:
-        kind, size = EntryKind.SYMLINK, st.st_size
-    else:
-        kind, size = EntryKind.SPECIAL, 0
+    # On the path of every listed item: plain bit operations instead of the stat helpers.
+    mode = st.st_mode
+    kind = _KINDS.get(mode & 0o170000, _SPECIAL)
     return Entry(
-        path=path,
-        kind=kind,
-        size=size,
-        mtime_ns=st.st_mtime_ns,
-        atime_ns=st.st_atime_ns,
-        ctime_ns=st.st_ctime_ns,
-        mode=stat.S_IMODE(st.st_mode),
-        uid=st.st_uid,
-        gid=st.st_gid,
+        path,
+        kind,
+        st.st_size if kind is _FILE or link_target is not None else 0,
+        st.st_mtime_ns,
+        st.st_atime_ns,
+        st.st_ctime_ns,
+        mode & 0o7777,
+        st.st_uid,
+        st.st_gid,
         link_target=link_target,
     )
 
@@ -247,6 +249,7 @@ class LocalStore(Store):
             symlinks=True,
             resumable_upload=True,
             xattr_md5=True,
+            useful_concurrency=None if is_network_filesystem(self.root) else os.cpu_count() or 1,
         )
 
     def abs_path(self, path: str) -> str:
@@ -276,25 +279,22 @@ class LocalStore(Store):
                 raise from_oserror(exc, path) from exc
             if first is None:
                 return
+            prefix = f"{path}/" if path else ""
+            lstat, islink = os.lstat, stat.S_ISLNK
             for name in _chain_first(first, names):
                 if partials is not None and is_partial_artifact(name):
                     partials.append(name)
                     continue
-                entry = self._lstat_entry(dir_fd, join_path(path, name), name)
-                if entry is not None:
-                    yield entry
+                try:
+                    st = lstat(name, dir_fd=dir_fd)
+                    link = os.readlink(name, dir_fd=dir_fd) if islink(st.st_mode) else None
+                except FileNotFoundError:
+                    continue  # removed between listing and stat
+                except OSError as exc:
+                    raise from_oserror(exc, prefix + name) from exc
+                yield _entry_from_stat(prefix + name, st, link)
         finally:
             os.close(dir_fd)
-
-    def _lstat_entry(self, dir_fd: int, path: str, name: str) -> Entry | None:
-        try:
-            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            link = os.readlink(name, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else None
-        except FileNotFoundError:
-            return None  # removed between listing and stat
-        except OSError as exc:
-            raise from_oserror(exc, path) from exc
-        return _entry_from_stat(path, st, link)
 
     def stat(self, path: str) -> Entry | None:
         abs_path = self.abs_path(path)
@@ -417,6 +417,41 @@ class LocalStore(Store):
             return os.getxattr(self.abs_path(path), MD5_XATTR, follow_symlinks=False).decode()
         except OSError:
             return None
+
+
+# File systems whose operations wait on a network: parallel requests hide that latency.
+_NETWORK_FS = (
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "9p",
+    "afs",
+    "ceph",
+    "glusterfs",
+    "lustre",
+    "fuse",
+)
+
+
+def is_network_filesystem(path: str, mountinfo: str = "/proc/self/mountinfo") -> bool:
+    """Whether ``path`` (or its nearest existing parent) is on a network or FUSE file system,
+    from the longest matching mount point in /proc/self/mountinfo."""
+    real = os.path.realpath(path)
+    best, fstype = "", ""
+    try:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as mounts:
+            for line in mounts:
+                fields = line.split()
+                separator = fields.index("-")
+                mount_point = fields[4].replace("\\040", " ")
+                inside = real == mount_point or real.startswith(mount_point.rstrip("/") + "/")
+                if inside and len(mount_point) >= len(best):
+                    best, fstype = mount_point, fields[separator + 1]
+    except (OSError, ValueError, IndexError):
+        return False
+    return fstype.split(".")[0] in _NETWORK_FS
 
 
 def _chain_first(first: str, rest: Iterator[str]) -> Iterator[str]:
