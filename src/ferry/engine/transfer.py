@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ferry.engine.codes import Code
 from ferry.engine.throttle import TokenBucket
-from ferry.storage.base import ReadHandle, Store, Upload
+from ferry.storage.base import ReadHandle, Store, Upload, md5_of
 from ferry.storage.entry import Entry
 from ferry.storage.errors import (
     IntegrityError,
@@ -218,19 +218,13 @@ class FileCopier:
             yield chunk
 
     def _source_md5(self, reader: ReadHandle) -> str:
-        digest = hashlib.md5(usedforsecurity=False)
-        offset, io_size = 0, self.settings.io_size
-        while True:
-            if self.cancel.is_set():
-                raise Canceled
-            try:
-                chunk = reader.read_at(offset, io_size)
-            except StorageError as exc:
-                raise source_failure(exc) from exc
-            if not chunk:
-                return digest.hexdigest()
-            digest.update(chunk)
-            offset += len(chunk)
+        try:
+            digest = md5_of(reader.read_at, self.settings.io_size, self.cancel.is_set)
+        except StorageError as exc:
+            raise source_failure(exc) from exc
+        if digest is None:
+            raise Canceled
+        return digest
 
 
 def _part_length(size: int, part_size: int, index: int) -> int:

@@ -10,11 +10,31 @@ interrupted upload reports the parts an earlier attempt already wrote in
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ferry.storage.entry import Entry
 from ferry.storage.naming import NamingProfile
+
+
+def md5_of(
+    read_at: Callable[[int, int], bytes],
+    io_size: int = 1 << 20,
+    stop: Callable[[], bool] | None = None,
+) -> str | None:
+    """MD5 of everything ``read_at(offset, size)`` returns from offset 0 to the end; None if
+    ``stop()`` turned true on the way."""
+    digest = hashlib.md5(usedforsecurity=False)
+    offset = 0
+    while True:
+        if stop is not None and stop():
+            return None
+        chunk = read_at(offset, io_size)
+        if not chunk:
+            return digest.hexdigest()
+        digest.update(chunk)
+        offset += len(chunk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,15 +165,10 @@ class Store(abc.ABC):
 
     def hash_md5(self, path: str) -> str:
         """MD5 of the item's content, reading it when the store does not know it."""
-        import hashlib
-
-        digest = hashlib.md5(usedforsecurity=False)
         with self.open_read(path) as handle:
-            offset = 0
-            while chunk := handle.read_at(offset, 1 << 20):
-                digest.update(chunk)
-                offset += len(chunk)
-        return digest.hexdigest()
+            digest = md5_of(handle.read_at)
+        assert digest is not None
+        return digest
 
     def ensure_root(self) -> None:
         """Create the root of a target if it does not exist."""

@@ -16,7 +16,7 @@ import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 
-from ferry.storage.base import Capabilities, ReadHandle, Store, Upload
+from ferry.storage.base import Capabilities, ReadHandle, Store, Upload, md5_of
 from ferry.storage.entry import Entry, EntryKind, parent_path
 from ferry.storage.errors import (
     InvalidAddress,
@@ -184,12 +184,9 @@ class LocalUpload(Upload):
             os.write(self._journal_fd, f"{index}\n".encode())
 
     def read_back_md5(self) -> str:
-        digest = hashlib.md5(usedforsecurity=False)
-        offset = 0
-        while chunk := os.pread(self._fd, 1 << 20, offset):
-            digest.update(chunk)
-            offset += len(chunk)
-        return digest.hexdigest()
+        digest = md5_of(lambda offset, size: os.pread(self._fd, size, offset))
+        assert digest is not None
+        return digest
 
     def commit(self, meta: Entry, md5: str | None) -> None:
         fd = self._fd
