@@ -210,6 +210,13 @@ def merge_join(
                 t = next(target, None)
 
 
+def _capped(requested: int, source_hint: int | None, target_hint: int | None) -> int:
+    """``requested``, unless both stores say fewer threads help (None: no limit)."""
+    if source_hint is None or target_hint is None:
+        return requested
+    return min(requested, max(source_hint, target_hint))
+
+
 def _item_size(entry: Entry) -> int:
     return entry.size if entry.kind in (EntryKind.FILE, EntryKind.SYMLINK) else 0
 
@@ -243,10 +250,15 @@ class CopyRun:
         self._slots = threading.BoundedSemaphore(options.transfers * 4)
         # Local disks answer in microseconds: beyond one thread per CPU, Python threads only
         # contend for the interpreter lock. Network stores get every thread the user allows.
-        hints = (source.capabilities.useful_concurrency, target.capabilities.useful_concurrency)
-        cap = None if None in hints else max(h for h in hints if h is not None)
-        self.checkers = options.checkers if cap is None else min(options.checkers, cap)
-        self.transfers = options.transfers if cap is None else min(options.transfers, cap)
+        src_caps, dst_caps = source.capabilities, target.capabilities
+        self.checkers = _capped(
+            options.checkers,
+            src_caps.useful_listing_concurrency,
+            dst_caps.useful_listing_concurrency,
+        )
+        self.transfers = _capped(
+            options.transfers, src_caps.useful_concurrency, dst_caps.useful_concurrency
+        )
         self._checkers = ThreadPoolExecutor(self.checkers, "ferry-check")
         self._transfers = ThreadPoolExecutor(self.transfers, "ferry-transfer")
         self._copier = FileCopier(

@@ -53,8 +53,10 @@ class Capabilities:
     case_insensitive: bool = False
     xattr_md5: bool = False
     useful_concurrency: int | None = None
-    """How many operations at once still help; None for stores whose latency wants as many
+    """How many transfers at once still help; None for stores whose latency wants as many
     as the user allows (network file systems, cloud stores)."""
+    useful_listing_concurrency: int | None = None
+    """The same for directory listings (the engine's checkers)."""
 
 
 class ReadHandle(abc.ABC):
