@@ -14,21 +14,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
-import json
 import random
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO
 
 from ferry.engine.codes import Code, Result
 from ferry.engine.copylog import CopyLog
 from ferry.engine.counters import Counters, CounterSnapshot
+from ferry.engine.deletes import DeleteSpool, deletion_order
 from ferry.engine.filters import NO_FILTER_RULES, Filter, FilterRules
+from ferry.engine.merge import ListingError, guarded, merge_join
 from ferry.engine.plan import Action, Compare, CopyMode, Decision, PlanOptions, plan
 from ferry.engine.throttle import TokenBucket
 from ferry.engine.transfer import (
@@ -40,7 +39,7 @@ from ferry.engine.transfer import (
     target_failure,
 )
 from ferry.storage.base import Store
-from ferry.storage.entry import Entry, EntryKind, parent_path, sort_key
+from ferry.storage.entry import Entry, EntryKind, parent_path
 from ferry.storage.errors import NotFound, StorageError
 
 MAX_FAILURES_KEPT = 1000
@@ -168,48 +167,6 @@ class _Dir:
         self.batch_bytes = 0
 
 
-class _ListingError(Exception):
-    def __init__(self, failure: TransferFailure) -> None:
-        super().__init__(str(failure))
-        self.failure = failure
-
-
-def _guard(entries: Iterator[Entry], target_side: bool) -> Iterator[Entry]:
-    try:
-        yield from entries
-    except StorageError as exc:
-        failure = target_failure(exc) if target_side else source_failure(exc)
-        failure.code = Code.TARGET_SCAN_ERROR if target_side else Code.SOURCE_SCAN_ERROR
-        raise _ListingError(failure) from exc
-
-
-def merge_join(
-    source: Iterator[Entry], target: Iterator[Entry]
-) -> Iterator[tuple[Entry | None, Entry | None]]:
-    """Pair entries of two listings sorted by name bytes."""
-    s = next(source, None)
-    t = next(target, None)
-    while s is not None or t is not None:
-        if t is None:
-            assert s is not None
-            yield s, None
-            s = next(source, None)
-        elif s is None:
-            yield None, t
-            t = next(target, None)
-        else:
-            sn, tn = s.name, t.name
-            if sn == tn:
-                yield s, t
-                s, t = next(source, None), next(target, None)
-            elif (sn < tn) if sn.isascii() and tn.isascii() else (sort_key(sn) < sort_key(tn)):
-                yield s, None
-                s = next(source, None)
-            else:
-                yield None, t
-                t = next(target, None)
-
-
 def _capped(requested: int, source_hint: int | None, target_hint: int | None) -> int:
     """``requested``, unless both stores say fewer threads help (None: no limit)."""
     if source_hint is None or target_hint is None:
@@ -245,8 +202,7 @@ class CopyRun:
         self._phase = Phase.SCANNING
         self._started = time.time()
         self._deleted_inline = 0
-        self._delete_spool: IO[str] | None = None
-        self._spooled = 0
+        self._spool = DeleteSpool()
         self._slots = threading.BoundedSemaphore(options.transfers * 4)
         # Local disks answer in microseconds: beyond one thread per CPU, Python threads only
         # contend for the interpreter lock. Network stores get every thread the user allows.
@@ -309,8 +265,7 @@ class CopyRun:
         finally:
             self._checkers.shutdown(wait=True)
             self._transfers.shutdown(wait=True)
-            if self._delete_spool is not None:
-                self._delete_spool.close()
+            self._spool.close()
             self._phase = Phase.DONE
             self._done.set()
         return self._summary()
@@ -391,18 +346,18 @@ class CopyRun:
             if self.canceled:
                 d.failure = (Code.CANCELED, "")
                 return
-            source_entries = _guard(self.source.list_dir(d.path), target_side=False)
+            source_entries = guarded(self.source.list_dir(d.path), target_side=False)
             target_entries: Iterator[Entry] = (
                 iter(())
                 if d.target_empty
-                else _guard(self.target.list_dir(d.path, d.partials), True)
+                else guarded(self.target.list_dir(d.path, d.partials), True)
             )
             for src, dst in merge_join(source_entries, target_entries):
                 if self.canceled:
                     d.failure = (Code.CANCELED, "")
                     return
                 self._handle(d, src, dst)
-        except _ListingError as exc:
+        except ListingError as exc:
             d.failure = (exc.failure.code, str(exc.failure))
         except Exception as exc:  # a bug must not hang the run: fail this directory
             d.failure = (Code.UNKNOWN_ERROR, f"{type(exc).__name__}: {exc}")
@@ -668,60 +623,15 @@ class CopyRun:
 
     def _spool_delete(self, dst: Entry) -> None:
         with self._lock:
-            if self._delete_spool is None:
-                self._delete_spool = tempfile.TemporaryFile(  # noqa: SIM115 - closed by run()
-                    "w+", encoding="utf-8", errors="surrogateescape"
-                )
-            self._delete_spool.write(json.dumps([dst.path, dst.is_dir, _item_size(dst)]) + "\n")
-            self._spooled += 1
-
-    def _spooled_entries(self) -> Iterator[Entry]:
-        spool = self._delete_spool
-        if spool is None:
-            return
-        spool.seek(0)
-        for line in spool:
-            path, is_dir, size = json.loads(line)
-            kind = EntryKind.DIR if is_dir else EntryKind.FILE
-            yield Entry(path=path, kind=kind, size=size)
+            self._spool.add(dst.path, dst.is_dir, _item_size(dst))
 
     def _deletion_order(self, top: Entry, *, discard_partials: bool = True) -> Iterator[Entry]:
-        """``top`` and everything under it, children before their directory. Items the
-        filters exclude are kept, and so are the directories that hold them. Ferry's own
-        partial files in a directory about to go are discarded first."""
-        if top.kind is not EntryKind.DIR:
-            yield top
-            return
-        filt = self._plan_options.filter
-        discard = discard_partials and not self.options.dry_run
-        # (directory, its listing, [every child deletable so far], partial artifacts seen)
-        stack: list[tuple[Entry, Iterator[Entry], list[bool], list[str]]] = []
-
-        def push(directory: Entry) -> None:
-            partials: list[str] = []
-            stack.append(
-                (directory, self.target.list_dir(directory.path, partials), [True], partials)
-            )
-
-        push(top)
-        while stack:
-            directory, listing, deletable, partials = stack[-1]
-            child = next(listing, None)
-            if child is None:
-                stack.pop()
-                if deletable[0]:
-                    if discard:
-                        for name in partials:
-                            self.target.discard_partial(directory.path, name)
-                    yield directory
-                elif stack:
-                    stack[-1][2][0] = False
-            elif filt.check(child) is not None:
-                deletable[0] = False
-            elif child.kind is EntryKind.DIR:
-                push(child)
-            else:
-                yield child
+        return deletion_order(
+            self.target,
+            top,
+            self._plan_options.filter,
+            discard_partials=discard_partials and not self.options.dry_run,
+        )
 
     def _delete_one(self, entry: Entry, code: Code) -> bool:
         if not self.options.dry_run:
@@ -746,25 +656,25 @@ class CopyRun:
         return True
 
     def _run_deletes(self) -> None:
-        if not self._spooled or self.canceled:
+        if not self._spool.count or self.canceled:
             return
         if self.counters.snapshot().items_failed:
-            for top in self._spooled_entries():
+            for top in self._spool.entries():
                 self._record_delete_problem(top.path, top.is_dir, top.size, Code.DELETE_SKIPPED, "")
             self._error(
-                f"{self._spooled} target-only items were not deleted because other items failed"
+                f"{self._spool.count} target-only items were not deleted because other items failed"
             )
             return
         total = self._deleted_inline
         try:
-            for top in self._spooled_entries():
+            for top in self._spool.entries():
                 total += sum(1 for _ in self._deletion_order(top, discard_partials=False))
         except StorageError as exc:
             self._error(f"cannot list the target for deletion: {exc}")
             return
         limit = self.options.max_delete
         if limit is not None and total > limit:
-            for top in self._spooled_entries():
+            for top in self._spool.entries():
                 self._record_delete_problem(
                     top.path,
                     top.is_dir,
@@ -775,7 +685,7 @@ class CopyRun:
             self._error(f"not deleting: {total} deletes needed, more than --max-delete {limit}")
             return
         parents: set[str] = set()
-        for top in self._spooled_entries():
+        for top in self._spool.entries():
             if self.canceled:
                 return
             parents.add(parent_path(top.path))
