@@ -204,3 +204,16 @@ def test_version_and_help(tmp_path: Path) -> None:
         "--log-format",
     ):
         assert flag in help_text
+
+
+def test_progress_display_reports_phases_bytes_and_counts(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for i in range(40):
+        write(src / f"d{i % 4}" / f"f{i}", os.urandom(8192))
+    result = ferry("copy", src, tmp_path / "dst", "--progress", check=0)
+    final = result.stderr.strip().splitlines()[-1]
+    assert final.startswith("done")
+    assert "44 scanned · 44 moved" in final and "0 failed" in final  # 40 files, 4 dirs
+    assert "KiB" in final  # bytes moved
+    quiet = ferry("copy", src, tmp_path / "dst2", "-q", check=0)
+    assert quiet.stdout == quiet.stderr == ""
