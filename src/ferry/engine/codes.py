@@ -51,6 +51,7 @@ class Code(enum.Enum):
     TOO_DEEP = StatusCode(
         2025, Result.UNSUPPORTED, "the path is nested deeper than the target allows"
     )
+    TOO_LARGE = StatusCode(2026, Result.UNSUPPORTED, "the file is larger than the target allows")
     RESERVED_NAME = StatusCode(2027, Result.UNSUPPORTED, "the name is reserved on the target")
     # NoTransferNeeded: 2041-2060
     UNCHANGED_BY_TIME = StatusCode(

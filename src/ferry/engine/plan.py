@@ -69,6 +69,7 @@ _NAME_CODES = {
     NameProblem.PATH_TOO_LONG: Code.PATH_TOO_LONG,
     NameProblem.TOO_DEEP: Code.TOO_DEEP,
     NameProblem.RESERVED_NAME: Code.RESERVED_NAME,
+    NameProblem.TOO_LARGE: Code.TOO_LARGE,
 }
 
 KEEP = Decision(Action.KEEP)
@@ -132,6 +133,8 @@ def _unsupported(src: Entry, opts: PlanOptions) -> Decision | None:
     if opts.naming is not None:
         # The walk never enters a directory whose own name failed, so the leaf suffices.
         problem = opts.naming.check_leaf(src.path)
+        if problem is None and src.kind is EntryKind.FILE:
+            problem = opts.naming.check_size(src.size)
         if problem is not None:
             kind, detail = problem
             return Decision(Action.RECORD, _NAME_CODES[kind], detail)
