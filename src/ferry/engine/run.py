@@ -193,7 +193,6 @@ class CopyRun:
         self.counters = Counters()
         self.bucket = TokenBucket(options.bwlimit)
         self._cancel = threading.Event()
-        self._done = threading.Event()
         self._root_done = threading.Event()
         self._lock = threading.Lock()
         self._failures: list[Failure] = []
@@ -246,9 +245,6 @@ class CopyRun:
     def progress(self) -> Progress:
         return Progress(self._phase, self.counters.snapshot(), time.time() - self._started)
 
-    def wait(self, timeout: float) -> bool:
-        return self._done.wait(timeout)
-
     # -- the run ---------------------------------------------------------------------------
 
     def run(self) -> RunSummary:
@@ -267,7 +263,6 @@ class CopyRun:
             self._transfers.shutdown(wait=True)
             self._spool.close()
             self._phase = Phase.DONE
-            self._done.set()
         return self._summary()
 
     def _prepare_roots(self) -> bool:

@@ -415,12 +415,6 @@ class LocalStore(Store):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self.abs_path(dir_path), name))
 
-    def read_md5_xattr(self, path: str) -> str | None:
-        try:
-            return os.getxattr(self.abs_path(path), MD5_XATTR, follow_symlinks=False).decode()
-        except OSError:
-            return None
-
 
 # File systems whose operations wait on a network: parallel requests hide that latency.
 _NETWORK_FS = (
