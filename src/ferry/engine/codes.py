@@ -53,6 +53,16 @@ class Code(enum.Enum):
     )
     TOO_LARGE = StatusCode(2026, Result.UNSUPPORTED, "the file is larger than the target allows")
     RESERVED_NAME = StatusCode(2027, Result.UNSUPPORTED, "the name is reserved on the target")
+    OFFLINE_TIER = StatusCode(
+        2028,
+        Result.UNSUPPORTED,
+        "the object is in an offline tier (Archive, Glacier); Ferry does not rehydrate",
+    )
+    NAME_COLLISION = StatusCode(
+        2029,
+        Result.UNSUPPORTED,
+        "another source item has the same name on the case-insensitive target",
+    )
     # NoTransferNeeded: 2041-2060
     UNCHANGED_BY_TIME = StatusCode(
         2041, Result.NO_TRANSFER_NEEDED, "same kind, size and modification time on the target"

@@ -11,6 +11,7 @@ from ferry.engine.codes import Code
 from ferry.engine.filters import NO_FILTER_RULES, Filter
 from ferry.storage.entry import Entry, EntryKind
 from ferry.storage.naming import NameProblem, NamingProfile
+from ferry.storage.objects import OFFLINE_TIERS
 
 
 class CopyMode(enum.Enum):
@@ -58,6 +59,8 @@ class PlanOptions:
     """Two mtimes closer than this are equal (the coarser precision of the two stores)."""
     compare_mode: bool = True
     compare_owner: bool = False
+    dir_times: bool = True
+    """Both stores keep directories' times, so a directory's times are compared."""
     target_symlinks: bool = True
     naming: NamingProfile | None = None
     filter: Filter = field(default_factory=lambda: Filter(NO_FILTER_RULES, 0))
@@ -99,7 +102,7 @@ def plan(src: Entry | None, dst: Entry | None, opts: PlanOptions) -> Decision:
         return Decision(Action.RECORD, Code.KIND_CONFLICT, f"target is a {dst.kind.value}")
 
     if src.kind is EntryKind.DIR:
-        if _same_metadata(src, dst, opts, check_mtime=True):
+        if not opts.dir_times or _same_metadata(src, dst, opts, check_mtime=True):
             return Decision(Action.ENTER_DIR, Code.UNCHANGED_BY_TIME)
         return Decision(Action.ENTER_DIR, Code.METADATA_UPDATED)
 
@@ -128,6 +131,8 @@ def plan(src: Entry | None, dst: Entry | None, opts: PlanOptions) -> Decision:
 def _unsupported(src: Entry, opts: PlanOptions) -> Decision | None:
     if src.kind is EntryKind.SPECIAL:
         return Decision(Action.RECORD, Code.UNSUPPORTED_TYPE, "fifo, socket or device")
+    if src.tier in OFFLINE_TIERS:
+        return Decision(Action.RECORD, Code.OFFLINE_TIER, f"tier {src.tier}")
     if src.kind is EntryKind.SYMLINK and not opts.target_symlinks:
         return Decision(Action.RECORD, Code.UNSUPPORTED_TYPE, "the target cannot hold links")
     if opts.naming is not None:

@@ -27,7 +27,7 @@ from ferry.engine.copylog import CopyLog
 from ferry.engine.counters import Counters, CounterSnapshot
 from ferry.engine.deletes import DeleteSpool, deletion_order
 from ferry.engine.filters import NO_FILTER_RULES, Filter, FilterRules
-from ferry.engine.merge import ListingError, guarded, merge_join
+from ferry.engine.merge import ListingError, guarded, merge_join, merge_join_folded
 from ferry.engine.plan import Action, Compare, CopyMode, Decision, PlanOptions, plan
 from ferry.engine.throttle import TokenBucket
 from ferry.engine.transfer import (
@@ -216,6 +216,8 @@ class CopyRun:
         )
         self._checkers = ThreadPoolExecutor(self.checkers, "ferry-check")
         self._transfers = ThreadPoolExecutor(self.transfers, "ferry-transfer")
+        self._stat_before_compare = not (src_caps.listing_metadata and dst_caps.listing_metadata)
+        self._fold = target.naming.fold if dst_caps.case_insensitive else None
         self._copier = FileCopier(
             source, target, options.transfer, self.bucket, self._cancel, self.counters.moved
         )
@@ -250,6 +252,11 @@ class CopyRun:
     def run(self) -> RunSummary:
         try:
             root_empty = self._prepare_roots()
+            # ensure_root may have taught the target what it keeps.
+            self._plan_options = dataclasses.replace(
+                self._plan_options,
+                dir_times=self.source.capabilities.dir_times and self.target.capabilities.dir_times,
+            )
             root = _Dir("", None, None, None, target_empty=root_empty)
             with self._lock:
                 self._dirs_unlisted += 1
@@ -347,11 +354,26 @@ class CopyRun:
                 if d.target_empty
                 else guarded(self.target.list_dir(d.path, d.partials), True)
             )
-            for src, dst in merge_join(source_entries, target_entries):
+            if self._fold is None:
+                for src, dst in merge_join(source_entries, target_entries):
+                    if self.canceled:
+                        d.failure = (Code.CANCELED, "")
+                        return
+                    self._handle(d, src, dst)
+                return
+            for pair in merge_join_folded(source_entries, target_entries, self._fold):
                 if self.canceled:
                     d.failure = (Code.CANCELED, "")
                     return
-                self._handle(d, src, dst)
+                if pair.same_on_target is not None and pair.source is not None:
+                    self._finish(
+                        pair.source,
+                        Code.NAME_COLLISION,
+                        f"same name as {pair.same_on_target.name!r} on the target",
+                        scanned=True,
+                    )
+                    continue
+                self._handle(d, pair.source, pair.target)
         except ListingError as exc:
             d.failure = (exc.failure.code, str(exc.failure))
         except Exception as exc:  # a bug must not hang the run: fail this directory
@@ -365,6 +387,19 @@ class CopyRun:
             self._child_done(d)
 
     def _handle(self, d: _Dir, src: Entry | None, dst: Entry | None) -> None:
+        if self._stat_before_compare and src is not None:
+            if dst is not None:
+                recorded = self._with_recorded_metadata(src, dst)
+                if recorded is None:
+                    return
+                src, dst = recorded
+            elif src.kind is EntryKind.DIR and not self.source.capabilities.listing_metadata:
+                # A new directory takes its recorded times from the source's marker, which
+                # a listing of prefixes does not carry.
+                stated = self._stat_source(src)
+                if stated is None:
+                    return
+                src = stated
         if src is not None and (
             self.options.compare is Compare.CHECKSUM
             and dst is not None
@@ -402,6 +437,35 @@ class CopyRun:
         elif action is Action.REPLACE:
             assert dst is not None
             self._replace(d, src, dst, decision)
+
+    def _stat_source(self, src: Entry) -> Entry | None:
+        try:
+            return self.source.stat(src.path) or src
+        except StorageError as exc:
+            failure = source_failure(exc)
+            self._finish(src, failure.code, str(failure), scanned=True)
+            return None
+
+    def _with_recorded_metadata(self, src: Entry, dst: Entry) -> tuple[Entry, Entry] | None:
+        """Where a listing lacks the recorded mtime and metadata (S3), read them with a stat
+        before deciding that an item is unchanged. A size or kind difference decides alone."""
+        if src.kind is not dst.kind or (src.kind is EntryKind.FILE and src.size != dst.size):
+            return src, dst
+        if src.kind not in (EntryKind.FILE, EntryKind.DIR):
+            return src, dst
+        if not self.source.capabilities.listing_metadata:
+            stated = self._stat_source(src)
+            if stated is None:
+                return None
+            src = stated
+        try:
+            if not self.target.capabilities.listing_metadata:
+                dst = self.target.stat(dst.path) or dst
+        except StorageError as exc:
+            failure = target_failure(exc)
+            self._finish(src, failure.code, str(failure), scanned=True)
+            return None
+        return src, dst
 
     def _with_md5(self, src: Entry, dst: Entry) -> tuple[Entry, Entry] | None:
         try:
@@ -469,7 +533,9 @@ class CopyRun:
         assert d.code is not None
         # Writing into a directory changes its mtime, so an unchanged directory whose
         # content changed gets its times back; that is housekeeping, not a transfer.
-        if (d.code is not Code.UNCHANGED_BY_TIME or d.dirty) and not self.options.dry_run:
+        if (
+            d.code is not Code.UNCHANGED_BY_TIME or (d.dirty and self.target.capabilities.dir_times)
+        ) and not self.options.dry_run:
             try:
                 self.target.set_metadata(d.src)
             except StorageError as exc:
@@ -550,6 +616,8 @@ class CopyRun:
                     return Code.CANCELED, ""
                 continue
             details = []
+            if result.server_side:
+                details.append("server-side copy")
             if result.resumed_parts:
                 details.append(
                     f"resumed: {result.resumed_parts} of {result.parts} parts were already on the target"

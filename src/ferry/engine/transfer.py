@@ -42,6 +42,9 @@ class TransferSettings:
     multi_thread_streams: int = 4
     io_size: int = 1 * MiB
     integrity: Integrity = Integrity.NONE
+    server_side: bool = True
+    """Let the target copy inside the service when it can (same service, no data through
+    Ferry)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,7 @@ class TransferResult:
     parts: int
     resumed_parts: int
     md5: str | None
+    server_side: bool = False
 
 
 class Canceled(Exception):
@@ -115,6 +119,23 @@ class FileCopier:
 
     def copy(self, entry: Entry) -> TransferResult:
         """One attempt. Raises :class:`TransferFailure` or :class:`Canceled`."""
+        if self.settings.server_side:
+            try:
+                if not self.source.capabilities.listing_metadata:
+                    # The copy records the entry's times: take them from the item, not the
+                    # listing.
+                    entry = self.source.stat(entry.path) or entry
+            except StorageError as exc:
+                raise source_failure(exc) from exc
+            try:
+                copied = self.target.server_side_copy(self.source, entry)
+            except SourceChanged as exc:
+                raise source_failure(exc) from exc
+            except StorageError as exc:
+                raise target_failure(exc) from exc
+            if copied:
+                self.on_moved(entry.size)
+                return TransferResult(entry.size, 1, 0, entry.md5, server_side=True)
         try:
             reader = self.source.open_read(entry.path)
         except StorageError as exc:
@@ -127,16 +148,17 @@ class FileCopier:
     def _copy_open(self, reader: ReadHandle) -> TransferResult:
         meta = reader.entry
         settings = self.settings
-        part_size = max(settings.part_size, 1)
-        parts = max(1, -(-meta.size // part_size))
         try:
-            upload = self.target.begin_upload(meta, part_size)
+            upload = self.target.begin_upload(meta, max(settings.part_size, 1))
         except StorageError as exc:
             raise target_failure(exc) from exc
+        part_size = upload.part_size  # the store may need another size than the one asked
+        parts = max(1, -(-meta.size // part_size))
         keep = False
         try:
-            todo = [i for i in range(parts) if i not in upload.done_parts]
-            for i in upload.done_parts:
+            kept = set(upload.done_parts) | self._matching_parts(reader, upload)
+            todo = [i for i in range(parts) if i not in kept]
+            for i in kept:
                 self.on_moved(_part_length(meta.size, part_size, i))
             want_md5 = settings.integrity is not Integrity.NONE
             # Hash inline only when the parts go through Python in order, one stream.
@@ -175,6 +197,33 @@ class FileCopier:
         finally:
             if not upload.committed:
                 upload.abort(keep_for_resume=keep)
+
+    def _matching_parts(self, reader: ReadHandle, upload: Upload) -> set[int]:
+        """The leftover parts of an earlier attempt whose MD5 equals the same range of the
+        source: reading the source locally is cheaper than sending the part again."""
+        matching: set[int] = set()
+        size = reader.entry.size
+        for index, expected in upload.unverified_parts.items():
+            length = _part_length(size, upload.part_size, index)
+            if length <= 0:
+                continue
+            offset = index * upload.part_size
+            digest = hashlib.md5(usedforsecurity=False)
+            done = 0
+            while done < length:
+                if self.cancel.is_set():
+                    raise Canceled
+                try:
+                    chunk = reader.read_at(offset + done, min(self.settings.io_size, length - done))
+                except StorageError as exc:
+                    raise source_failure(exc) from exc
+                if not chunk:
+                    break
+                digest.update(chunk)
+                done += len(chunk)
+            if done == length and digest.hexdigest() == expected.lower():
+                matching.add(index)
+        return matching
 
     def _copy_part(
         self, reader: ReadHandle, upload: Upload, index: int, digest: hashlib._Hash | None

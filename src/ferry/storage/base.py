@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from ferry.storage.entry import Entry
@@ -57,6 +57,14 @@ class Capabilities:
     as the user allows (network file systems, cloud stores)."""
     useful_listing_concurrency: int | None = None
     """The same for directory listings (the engine's checkers)."""
+    dir_times: bool = True
+    """A directory keeps the times and mode set on it. False where a directory is only a
+    name prefix whose marker the server stores without metadata (SeaweedFS's S3 API); the
+    engine then does not compare directories' times. A store may learn it in
+    ``ensure_root``."""
+    listing_metadata: bool = True
+    """A listing carries each item's recorded mtime and metadata. When False (S3 lists no
+    user metadata), the engine calls ``stat`` on an item before deciding it is unchanged."""
 
 
 class ReadHandle(abc.ABC):
@@ -91,6 +99,10 @@ class Upload(abc.ABC):
     path: str
     part_size: int
     done_parts: frozenset[int]
+    unverified_parts: Mapping[int, str] = {}
+    """Parts an earlier attempt left that the store cannot tie to this source by itself
+    (index -> MD5 hex of the part's bytes). The engine hashes the same range of the source
+    and skips the parts that match; the others are written again."""
     committed: bool = False
 
     @abc.abstractmethod
@@ -158,6 +170,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete(self, path: str, *, is_dir: bool) -> None:
         """Delete a file or link, or an empty directory."""
+
+    def server_side_copy(self, source: Store, entry: Entry) -> bool:
+        """Copy ``entry`` from ``source`` inside the storage service, so that no data flows
+        through Ferry, with ``entry``'s times, mode and owner recorded as ``commit`` would.
+        Returns False when this pair of stores cannot (the engine then streams the data).
+        Raises ``SourceChanged`` if the source no longer matches ``entry`` (etag or size)."""
+        return False
 
     def prefetch(self, paths: Sequence[str]) -> None:
         """A hint that these files will be read soon, so that their reads overlap."""

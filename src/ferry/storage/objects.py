@@ -1,0 +1,170 @@
+"""What the object-store backends (azureblob, s3) share.
+
+Object stores have no directories and no settable times. Ferry keeps a source item's times,
+mode and owner in user metadata under the documented keys below, and reads them back for the
+comparison (an object's own Last-Modified is its upload time). A directory is a zero-length
+marker object with ``hdi_isfolder=true`` that carries the directory's metadata; a prefix
+without a marker (written by another tool) is a directory too.
+
+Metadata keys (values are decimal integers unless noted):
+
+====================  =====================================================================
+``ferry_mtime``       modification time, nanoseconds since the epoch
+``ferry_atime``       access time, ns
+``ferry_ctime``       change (POSIX) or creation (SMB) time, ns
+``ferry_mode``        permission bits, octal (``644``)
+``ferry_uid``         owner id
+``ferry_gid``         group id
+``ferry_md5``         content MD5, lower-case hex (S3, where a multipart ETag is not an MD5)
+``hdi_isfolder``      ``true`` on a directory marker
+====================  =====================================================================
+
+Keys are lower case: S3 lower-cases metadata names and Azure requires C# identifiers.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterator, Mapping
+
+from ferry.storage.entry import Entry, EntryKind, sort_key
+from ferry.storage.errors import StoreIOError
+
+MTIME = "ferry_mtime"
+ATIME = "ferry_atime"
+CTIME = "ferry_ctime"
+MODE = "ferry_mode"
+UID = "ferry_uid"
+GID = "ferry_gid"
+MD5 = "ferry_md5"
+FOLDER = "hdi_isfolder"
+FERRY_KEYS = frozenset({MTIME, ATIME, CTIME, MODE, UID, GID, MD5, FOLDER})
+
+OFFLINE_TIERS = frozenset({"Archive", "GLACIER", "DEEP_ARCHIVE"})
+"""Storage classes whose objects cannot be read without a restore; Ferry does not restore."""
+
+
+def metadata_for(entry: Entry, md5: str | None = None) -> dict[str, str]:
+    """User metadata that records ``entry``'s times, mode and owner (and ``md5`` if given),
+    plus the entry's own user metadata (from an object-store source)."""
+    meta: dict[str, str] = {}
+    if entry.metadata:
+        meta.update(
+            (k.lower(), v) for k, v in entry.metadata.items() if k.lower() not in FERRY_KEYS
+        )
+    meta[MTIME] = str(entry.mtime_ns)
+    if entry.atime_ns is not None:
+        meta[ATIME] = str(entry.atime_ns)
+    if entry.ctime_ns is not None:
+        meta[CTIME] = str(entry.ctime_ns)
+    if entry.mode is not None:
+        meta[MODE] = format(entry.mode & 0o7777, "o")
+    if entry.uid is not None:
+        meta[UID] = str(entry.uid)
+    if entry.gid is not None:
+        meta[GID] = str(entry.gid)
+    if md5 is not None:
+        meta[MD5] = md5
+    if entry.kind is EntryKind.DIR:
+        meta[FOLDER] = "true"
+    return meta
+
+
+def _int(value: str | None, base: int = 10) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value, base)
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
+def fields_from_metadata(
+    metadata: Mapping[str, str] | None, last_modified_ns: int
+) -> dict[str, object]:
+    """``Entry`` keyword arguments read back from user metadata: the recorded times, mode and
+    owner, with the object's Last-Modified as the mtime of an object Ferry did not write.
+    Malformed values are ignored, never trusted. ``metadata`` keeps the other user keys."""
+    meta = {k.lower(): v for k, v in (metadata or {}).items()}
+    mtime = _int(meta.get(MTIME))
+    mode = _int(meta.get(MODE), 8)
+    user = {k: v for k, v in meta.items() if k not in FERRY_KEYS}
+    return {
+        "mtime_ns": last_modified_ns if mtime is None else mtime,
+        "atime_ns": _int(meta.get(ATIME)),
+        "ctime_ns": _int(meta.get(CTIME)),
+        "mode": None if mode is None else mode & 0o7777,
+        "uid": _int(meta.get(UID)),
+        "gid": _int(meta.get(GID)),
+        "metadata": user or None,
+    }
+
+
+def stored_md5(metadata: Mapping[str, str] | None) -> str | None:
+    value = {k.lower(): v for k, v in (metadata or {}).items()}.get(MD5)
+    if value is None or len(value) != 32:
+        return None
+    try:
+        int(value, 16)
+    except ValueError:
+        return None
+    return value.lower()
+
+
+def is_folder_marker(metadata: Mapping[str, str] | None) -> bool:
+    return any(k.lower() == FOLDER and v.lower() == "true" for k, v in (metadata or {}).items())
+
+
+def _watermark(listing_key: bytes) -> bytes:
+    """The smallest name any later item of an object listing can have.
+
+    Object stores list one level in the byte order of whole keys, where a sub-prefix ``d/``
+    sorts after ``d-x`` and ``d.txt`` (bytes below ``/``) although the name ``d`` sorts
+    before them. A later prefix ``P/`` can only have a name below the current key if ``P``
+    is a prefix of it followed by such a byte, so the shortest of those bounds what is to come.
+    """
+    for i, byte in enumerate(listing_key):
+        if byte < 0x2F:
+            return listing_key[:i]
+    return listing_key
+
+
+def in_name_order(items: Iterator[tuple[bool, Entry]]) -> Iterator[Entry]:
+    """Entries of one level of an object listing, in the engine's order (name bytes).
+
+    ``items`` are ``(is_prefix, entry)`` in the store's order: objects (files and markers) by
+    name, prefixes by name plus ``/``. Each entry is held only until no later item can sort
+    before it, so the output streams. A directory listed both as a marker and as a prefix is
+    yielded once, as the marker, which carries its metadata. A store that lists out of order
+    gets a clear error rather than a wrong merge (which in Mirror mode could delete the wrong
+    item).
+    """
+    heap: list[tuple[bytes, int, Entry]] = []
+    held_dirs: set[bytes] = set()
+    counter = itertools.count()
+    last: bytes | None = None
+
+    def emit_below(limit: bytes | None) -> Iterator[Entry]:
+        nonlocal last
+        while heap and (limit is None or heap[0][0] < limit):
+            key, _, entry = heapq.heappop(heap)
+            held_dirs.discard(key)
+            last = key
+            yield entry
+
+    for is_prefix, entry in items:
+        key = sort_key(entry.name)
+        if last is not None and key < last:
+            raise StoreIOError(
+                f"the store listed {entry.path!r} out of order; refusing to compare",
+                path=entry.path,
+            )
+        if entry.kind is EntryKind.DIR:
+            if key in held_dirs:
+                continue  # the prefix of a marker already held
+            held_dirs.add(key)
+        heapq.heappush(heap, (key, next(counter), entry))
+        yield from emit_below(_watermark(key + b"/" if is_prefix else key))
+    yield from emit_below(None)
