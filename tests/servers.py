@@ -430,6 +430,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture(scope="session")
 def azurite(servers_dir: Path) -> Iterator[Azurite]:
     """Azurite's blob service in memory, with devstoreaccount1 and a second account."""
+    with run_azurite(servers_dir) as server:
+        _LOGS["azurite"] = server.log
+        yield server
+
+
+@contextlib.contextmanager
+def run_azurite(servers_dir: Path) -> Iterator[Azurite]:
+    """Start Azurite under ``servers_dir`` (also used by bench/); stopped on exit."""
     binary = find_binary("azurite-blob", REPO / "node_modules" / ".bin" / "azurite-blob")
     workdir = servers_dir / "azurite"
     workdir.mkdir()
@@ -475,7 +483,6 @@ def azurite(servers_dir: Path) -> Iterator[Azurite]:
     server, ports = start_server(
         "azurite", ports=lambda: free_ports(1), argv=argv, probe=probe, cwd=workdir, env=env
     )
-    _LOGS["azurite"] = server.log
     primary, secondary = accounts(ports[0])
     try:
         yield Azurite(
@@ -503,6 +510,14 @@ _WEED_GRPC_OFFSET = 10_000
 @pytest.fixture(scope="session")
 def seaweedfs(servers_dir: Path) -> Iterator[SeaweedFS]:
     """``weed mini`` (master, volume, filer, S3) with an admin and a read-only identity."""
+    with run_seaweedfs(servers_dir) as server:
+        _LOGS["seaweedfs"] = server.log
+        yield server
+
+
+@contextlib.contextmanager
+def run_seaweedfs(servers_dir: Path) -> Iterator[SeaweedFS]:
+    """Start ``weed mini`` under ``servers_dir`` (also used by bench/); stopped on exit."""
     weed = find_binary("weed", Path(sys.executable).parent / "weed")
     workdir = servers_dir / "seaweedfs"
     data = workdir / "data"
@@ -572,7 +587,6 @@ def seaweedfs(servers_dir: Path) -> Iterator[SeaweedFS]:
         probe=probe,
         cwd=workdir,
     )
-    _LOGS["seaweedfs"] = server.log
     try:
         yield SeaweedFS(
             endpoint=f"http://{HOST}:{ports[0]}",
@@ -662,6 +676,14 @@ def _smb_conf(workdir: Path, share: Path, port: int, user: str) -> str:
 @pytest.fixture(scope="session")
 def samba(servers_dir: Path) -> Iterator[Samba]:
     """smbd with one share, owned by a throwaway system user, on a non-standard port."""
+    with run_samba(servers_dir) as server:
+        _LOGS["samba"] = server.log
+        yield server
+
+
+@contextlib.contextmanager
+def run_samba(servers_dir: Path) -> Iterator[Samba]:
+    """Start smbd under ``servers_dir`` (also used by bench/); stopped on exit."""
     smbd = find_binary("smbd")
     smbpasswd = find_binary("smbpasswd")
     account = _ensure_system_user(SAMBA_USER)
@@ -720,7 +742,6 @@ def samba(servers_dir: Path) -> Iterator[Samba]:
     server, ports = start_server(
         "samba", ports=lambda: free_ports(1), argv=argv, probe=probe, cwd=workdir
     )
-    _LOGS["samba"] = server.log
     try:
         yield Samba(
             host=HOST,
