@@ -159,7 +159,7 @@ def test_filters_from_the_command_line(tmp_path: Path) -> None:
         (["copy", "{tmp}/src", "{tmp}/dst", "--max-age", "soon"], "--max-age: not an age"),
         (["copy", "{tmp}/src", "{tmp}/dst", "--exclude", "[abc"], "unclosed '['"),
         (["copy", "{tmp}/src", "{tmp}/dst", "--transfers", "0"], "--transfers"),
-        (["copy", "{tmp}/src", "az://container/x"], "unsupported address scheme 'az://'"),
+        (["copy", "{tmp}/src", "gs://bucket/x"], "unsupported address scheme 'gs://'"),
         (
             ["copy", "{tmp}/src", "{tmp}/dst", "--log", "{tmp}/no/such/dir/log"],
             "cannot write the copy log",

@@ -87,6 +87,24 @@ def transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="save: store each file's MD5 on the target; verify: also re-read the copy and compare.",
         ),
         click.option(
+            "--server-side/--no-server-side",
+            default=True,
+            show_default=True,
+            help="Let the service copy between two Azure Blob locations, or within one S3 "
+            "endpoint, without the data flowing through Ferry.",
+        ),
+        click.option(
+            "--s3-endpoint",
+            metavar="URL",
+            help="The S3 service for s3:// addresses (default: AWS_ENDPOINT_URL_S3, "
+            "AWS_ENDPOINT_URL, else AWS).",
+        ),
+        click.option(
+            "--s3-region",
+            metavar="REGION",
+            help="The S3 region (default: AWS_REGION, AWS_DEFAULT_REGION).",
+        ),
+        click.option(
             "--retries",
             type=click.IntRange(0, 100),
             default=3,
@@ -157,7 +175,14 @@ def transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @cli.command("copy")
 @transfer_options
 def copy_command(**kwargs: Any) -> None:
-    """Copy SRC into DST (Additive): add and update, never delete."""
+    """Copy SRC into DST (Additive): add and update, never delete.
+
+    SRC and DST: a local path, smb://USER@HOST[:PORT]/SHARE/PATH, az://CONTAINER/PREFIX,
+    https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX or s3://BUCKET/PREFIX.
+    Credentials come from the environment: FERRY_SMB_PASSWORD,
+    AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_KEY (or a SAS in the URL), and the
+    standard AWS variables.
+    """
     _transfer(mirror=False, max_delete=None, **kwargs)
 
 
@@ -170,7 +195,14 @@ def copy_command(**kwargs: Any) -> None:
     help="Delete nothing if more than N deletes are needed.",
 )
 def sync_command(max_delete: int | None, **kwargs: Any) -> None:
-    """Make DST equal to SRC (Mirror): also delete what SRC lacks."""
+    """Make DST equal to SRC (Mirror): also delete what SRC lacks.
+
+    SRC and DST: a local path, smb://USER@HOST[:PORT]/SHARE/PATH, az://CONTAINER/PREFIX,
+    https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX or s3://BUCKET/PREFIX.
+    Credentials come from the environment: FERRY_SMB_PASSWORD,
+    AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_KEY (or a SAS in the URL), and the
+    standard AWS variables.
+    """
     _transfer(mirror=True, max_delete=max_delete, **kwargs)
 
 

@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
@@ -35,6 +35,9 @@ class RunRequest:
     log: str | None
     log_format: LogFormat
     log_level: LogLevel
+    environment: Mapping[str, str]
+    """Where stores read their endpoints and credentials: the process environment with the
+    endpoint flags laid over it."""
 
     @classmethod
     def build(
@@ -55,6 +58,9 @@ class RunRequest:
         checkers: int,
         transfers: int,
         integrity: str,
+        server_side: bool,
+        s3_endpoint: str | None,
+        s3_region: str | None,
         max_delete: int | None,
         retries: int,
         bwlimit: str | None,
@@ -100,13 +106,28 @@ class RunRequest:
                 multi_thread_cutoff=_size("--multi-thread-cutoff", multi_thread_cutoff),
                 multi_thread_streams=multi_thread_streams,
                 integrity=Integrity(integrity),
+                server_side=server_side,
             ),
             retries=retries,
             max_delete=max_delete,
             dry_run=dry_run,
             bwlimit=rate,
         )
-        return cls(src, dst, options, list_cutoff, log, LogFormat(log_format), LogLevel(log_level))
+        environment = dict(os.environ)
+        if s3_endpoint:
+            environment["AWS_ENDPOINT_URL_S3"] = s3_endpoint
+        if s3_region:
+            environment["AWS_REGION"] = s3_region
+        return cls(
+            src,
+            dst,
+            options,
+            list_cutoff,
+            log,
+            LogFormat(log_format),
+            LogLevel(log_level),
+            environment,
+        )
 
 
 def _size(flag: str, text: str) -> int:
@@ -129,8 +150,12 @@ def _error(message: str) -> None:
 
 def execute(request: RunRequest, *, as_json: bool, show_progress: bool, quiet: bool) -> int:
     try:
-        source: Store = open_store(request.src, list_cutoff=request.list_cutoff)
-        target: Store = open_store(request.dst, list_cutoff=request.list_cutoff)
+        source: Store = open_store(
+            request.src, list_cutoff=request.list_cutoff, env=request.environment
+        )
+        target: Store = open_store(
+            request.dst, list_cutoff=request.list_cutoff, env=request.environment
+        )
     except StorageError as exc:
         _error(str(exc))
         return exitcodes.USAGE
