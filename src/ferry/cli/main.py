@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -225,6 +226,32 @@ def demo_command() -> None:
     from ferry.cli.demo import run_demo
 
     sys.exit(run_demo())
+
+
+@cli.command("server")
+@click.option(
+    "--db",
+    "database_url",
+    metavar="URL",
+    envvar="FERRY_DB",
+    help="Database URL, e.g. postgresql+psycopg://user@host/ferry [default: SQLite in the data dir].",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("ferry-data"),
+    show_default=True,
+    envvar="FERRY_DATA_DIR",
+    help="Where the SQLite database and the first admin token are kept.",
+)
+def server_command(database_url: str | None, host: str, port: int, data_dir: Path) -> None:
+    """Run the control plane: the Storage-Mover-compatible REST API."""
+    from ferry.control.server import serve
+    from ferry.control.settings import Settings
+
+    serve(Settings(data_dir=data_dir, database_url=database_url), host, port)
 
 
 def _usage(message: str) -> NoReturn:

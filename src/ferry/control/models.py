@@ -1,0 +1,225 @@
+"""The control plane's tables (SQLAlchemy 2, typed). Schema changes go through migrations/.
+
+Subscriptions and resource groups are plain namespaces: columns of the storage mover, not
+tables. Names are kept as first written (ids echo them) next to a lower-case ``key`` that
+uniqueness and look-ups use, because ARM names are case-insensitive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAME_LENGTH = 90
+ID_LENGTH = 1024
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on every database (SQLite hands back naive ones otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {dt.datetime: UtcDateTime, dict[str, Any]: JSON}
+
+
+class ArmResource:
+    """Columns every ARM resource has: its name and the systemData/provisioningState fields."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    key: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    provisioning_state: Mapped[str] = mapped_column(String(20), default="Succeeded")
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_by_type: Mapped[str] = mapped_column(String(20))
+    modified_at: Mapped[dt.datetime]
+    modified_by: Mapped[str] = mapped_column(String(200))
+    modified_by_type: Mapped[str] = mapped_column(String(20))
+
+
+class StorageMover(ArmResource, Base):
+    __tablename__ = "storage_movers"
+    __table_args__ = (UniqueConstraint("subscription_key", "resource_group_key", "key"),)
+
+    subscription_id: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    subscription_key: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    resource_group: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    resource_group_key: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    location: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class MoverChild(ArmResource):
+    storage_mover_id: Mapped[int] = mapped_column(
+        ForeignKey("storage_movers.id", ondelete="CASCADE"), index=True
+    )
+
+
+class Agent(MoverChild, Base):
+    """Rows only: agents are created by registration (a later issue)."""
+
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("storage_mover_id", "key"),)
+
+    description: Mapped[str | None] = mapped_column(Text)
+    arc_resource_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    arc_vm_uuid: Mapped[str] = mapped_column(String(64))
+    agent_status: Mapped[str] = mapped_column(String(20), default="Offline")
+    # agent-reported telemetry and the upload-limit schedule, in wire (camelCase) form
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    storage_mover: Mapped[StorageMover] = relationship()
+
+
+class Endpoint(MoverChild, Base):
+    __tablename__ = "endpoints"
+    __table_args__ = (UniqueConstraint("storage_mover_id", "key"),)
+
+    endpoint_type: Mapped[str] = mapped_column(String(40))
+    endpoint_kind: Mapped[str | None] = mapped_column(String(10))
+    description: Mapped[str | None] = mapped_column(Text)
+    # the type-specific properties in wire (camelCase) form
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    storage_mover: Mapped[StorageMover] = relationship()
+
+
+class Project(MoverChild, Base):
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("storage_mover_id", "key"),)
+
+    description: Mapped[str | None] = mapped_column(Text)
+    storage_mover: Mapped[StorageMover] = relationship()
+
+
+class JobDefinition(ArmResource, Base):
+    __tablename__ = "job_definitions"
+    __table_args__ = (UniqueConstraint("project_id", "key"),)
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    # no ON DELETE action: an endpoint or agent in use cannot go (the API answers 409 first)
+    source_endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id"), index=True)
+    target_endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    job_type: Mapped[str] = mapped_column(String(20))
+    copy_mode: Mapped[str] = mapped_column(String(20))
+    source_subpath: Mapped[str | None] = mapped_column(Text)
+    target_subpath: Mapped[str | None] = mapped_column(Text)
+    data_integrity_validation: Mapped[str] = mapped_column(String(20))
+    preserve_permissions: Mapped[bool] = mapped_column(Boolean)
+    connections: Mapped[list[str] | None] = mapped_column(JSON)
+    schedule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    project: Mapped[Project] = relationship()
+    source: Mapped[Endpoint] = relationship(foreign_keys=[source_endpoint_id])
+    target: Mapped[Endpoint] = relationship(foreign_keys=[target_endpoint_id])
+    agent: Mapped[Agent | None] = relationship()
+
+
+class JobRun(ArmResource, Base):
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job_definition_id", "key"),)
+
+    job_definition_id: Mapped[int] = mapped_column(
+        ForeignKey("job_definitions.id", ondelete="CASCADE"), index=True
+    )
+    # denormalized so that "active runs in this mover" is one indexed count
+    storage_mover_id: Mapped[int] = mapped_column(
+        ForeignKey("storage_movers.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    trigger_type: Mapped[str] = mapped_column(String(20))
+    scheduled_execution_time: Mapped[dt.datetime | None]
+    last_status_update: Mapped[dt.datetime | None]
+    # snapshots taken at start, in wire form: sourceProperties, targetProperties, ...
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    job_definition: Mapped[JobDefinition] = relationship()
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # sha256 of the token: the token itself is never stored
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    # a resource id prefix the token is limited to; None = everything
+    scope: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    principal: Mapped[str | None] = mapped_column(String(200))
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(ID_LENGTH))
+    status_code: Mapped[int] = mapped_column(Integer)
+    result: Mapped[str] = mapped_column(String(20))
+    client_request_id: Mapped[str | None] = mapped_column(String(100))
+
+
+class AsyncOperation(Base):
+    __tablename__ = "async_operations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subscription_key: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    resource_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    action: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    start_time: Mapped[dt.datetime]
+    end_time: Mapped[dt.datetime | None]
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -1,0 +1,7 @@
+"""The API routers: one module per resource type."""
+
+RG_PREFIX = (
+    "/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+    "/providers/Microsoft.StorageMover"
+)
+MOVER_PATH = RG_PREFIX + "/storageMovers/{mover}"

@@ -1,0 +1,258 @@
+"""endpoints: where data comes from and goes to; properties are polymorphic on endpointType."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ferry.control.arm import (
+    bad_request,
+    check_name,
+    conflict,
+    envelope,
+    list_page,
+    page_request,
+    require_api_version,
+    resource_type,
+)
+from ferry.control.async_operations import accepted_delete
+from ferry.control.auth import Principal, authorize_path, require_visible
+from ferry.control.deps import get_session, get_settings
+from ferry.control.models import Endpoint, JobDefinition
+from ferry.control.resources import (
+    commit,
+    endpoint_id,
+    find_endpoint,
+    missing,
+    require_mover,
+    stamp_created,
+    stamp_modified,
+)
+from ferry.control.routes import MOVER_PATH
+from ferry.control.schemas import (
+    ENDPOINT_COMMON_FIELDS,
+    ENDPOINT_MUTABLE_FIELDS,
+    EndpointPatch,
+    EndpointPut,
+)
+from ferry.control.settings import Settings
+
+TYPE = resource_type("storageMovers", "endpoints")
+COLLECTION = MOVER_PATH + "/endpoints"
+ITEM = COLLECTION + "/{endpoint}"
+# which credential type each endpoint type takes
+CREDENTIAL_TYPES = {"SmbMount": "AzureKeyVaultSmb", "S3WithHMAC": "AzureKeyVaultS3WithHMAC"}
+
+router = APIRouter(tags=["endpoints"], dependencies=[Depends(require_api_version)])
+
+
+def wire_properties(endpoint: Endpoint) -> dict[str, Any]:
+    """The endpoint's properties as the API shows them (also what a job run snapshots)."""
+    properties: dict[str, Any] = {"endpointType": endpoint.endpoint_type}
+    if endpoint.endpoint_kind is not None:
+        properties["endpointKind"] = endpoint.endpoint_kind
+    if endpoint.description is not None:
+        properties["description"] = endpoint.description
+    properties.update(endpoint.properties)
+    return properties
+
+
+def render(endpoint: Endpoint) -> dict[str, Any]:
+    return envelope(endpoint, endpoint_id(endpoint), TYPE, wire_properties(endpoint))
+
+
+@router.get(ITEM)
+def get_endpoint(
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    endpoint: str,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+) -> dict[str, Any]:
+    parent = require_mover(session, subscription_id, resource_group, mover)
+    row = find_endpoint(session, parent, endpoint)
+    if row is None:
+        raise missing("endpoint", endpoint)
+    require_visible(principal, endpoint_id(row))
+    return render(row)
+
+
+@router.put(ITEM)
+def put_endpoint(
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    endpoint: str,
+    body: EndpointPut,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+) -> dict[str, Any]:
+    parent = require_mover(session, subscription_id, resource_group, mover)
+    given = body.properties.model_dump(mode="json", by_alias=True, exclude_none=True)
+    specific = {k: v for k, v in given.items() if k not in ENDPOINT_COMMON_FIELDS}
+    row = find_endpoint(session, parent, endpoint)
+    if row is None:
+        check_name("endpoint", endpoint)
+        row = Endpoint(
+            storage_mover_id=parent.id,
+            storage_mover=parent,
+            endpoint_type=body.properties.endpoint_type,
+            endpoint_kind=body.properties.endpoint_kind,
+        )
+        stamp_created(row, principal, endpoint)
+        session.add(row)
+    else:
+        check_unchanged(row, body.properties.endpoint_type, body.properties.endpoint_kind, specific)
+        stamp_modified(row, principal)
+    row.description = body.properties.description
+    row.properties = specific
+    commit(session, f"Endpoint '{endpoint}'")
+    return render(row)
+
+
+def check_unchanged(
+    row: Endpoint, endpoint_type: str, endpoint_kind: str | None, specific: dict[str, Any]
+) -> None:
+    if endpoint_type != row.endpoint_type:
+        raise bad_request(
+            "PropertyChangeNotAllowed",
+            f"Endpoint '{row.name}' is of type {row.endpoint_type} and cannot become "
+            f"{endpoint_type}; create a new endpoint instead.",
+            target="properties.endpointType",
+        )
+    if endpoint_kind != row.endpoint_kind:
+        raise bad_request(
+            "PropertyChangeNotAllowed",
+            f"The endpointKind of endpoint '{row.name}' cannot be changed.",
+            target="properties.endpointKind",
+        )
+    for field in sorted(set(specific) | set(row.properties)):
+        if field in ENDPOINT_MUTABLE_FIELDS:
+            continue
+        if specific.get(field) != row.properties.get(field):
+            raise bad_request(
+                "PropertyChangeNotAllowed",
+                f"The property '{field}' of endpoint '{row.name}' cannot be changed after "
+                "creation; create a new endpoint instead.",
+                target=f"properties.{field}",
+            )
+
+
+@router.patch(ITEM)
+def patch_endpoint(
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    endpoint: str,
+    body: EndpointPatch,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+) -> dict[str, Any]:
+    parent = require_mover(session, subscription_id, resource_group, mover)
+    row = find_endpoint(session, parent, endpoint)
+    if row is None:
+        raise missing("endpoint", endpoint)
+    changes = body.properties
+    if changes is not None:
+        if changes.endpoint_type != row.endpoint_type:
+            raise bad_request(
+                "PropertyChangeNotAllowed",
+                f"Endpoint '{row.name}' is of type {row.endpoint_type}, not "
+                f"{changes.endpoint_type}.",
+                target="properties.endpointType",
+            )
+        if "description" in changes.model_fields_set:
+            row.description = changes.description
+        if changes.credentials is not None:
+            expected = CREDENTIAL_TYPES.get(row.endpoint_type)
+            if changes.credentials.type != expected:
+                raise bad_request(
+                    "InvalidCredentials",
+                    f"Endpoints of type {row.endpoint_type} take "
+                    f"{expected or 'no'} credentials, not {changes.credentials.type}.",
+                    target="properties.credentials",
+                )
+            row.properties = {
+                **row.properties,
+                "credentials": merge_credentials(
+                    row.properties.get("credentials", {}), changes.credentials.given()
+                ),
+            }
+    stamp_modified(row, principal)
+    commit(session, f"Endpoint '{endpoint}'")
+    return render(row)
+
+
+def merge_credentials(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """PATCH semantics of the ``*Uri`` fields: absent keeps, "" clears, a value replaces."""
+    merged = {**old, **new}
+    return {k: v for k, v in merged.items() if v != ""}
+
+
+@router.delete(ITEM, status_code=202, responses={204: {"description": "Did not exist."}})
+def delete_endpoint(
+    request: Request,
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    endpoint: str,
+    _principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Response:
+    parent = require_mover(session, subscription_id, resource_group, mover)
+    row = find_endpoint(session, parent, endpoint)
+    if row is None:
+        return Response(status_code=204)
+    users = session.scalars(
+        select(JobDefinition.name)
+        .where(
+            or_(
+                JobDefinition.source_endpoint_id == row.id,
+                JobDefinition.target_endpoint_id == row.id,
+            )
+        )
+        .order_by(JobDefinition.name)
+    ).all()
+    if users:
+        raise conflict(
+            "EndpointInUse",
+            f"Endpoint '{row.name}' is used by the job definition(s) {', '.join(users)}; "
+            "delete them first.",
+            target=row.name,
+        )
+    return accepted_delete(
+        session,
+        request,
+        settings,
+        subscription=subscription_id,
+        location=parent.location,
+        resource_id=endpoint_id(row),
+        delete=lambda: session.delete(row),
+    )
+
+
+@router.get(COLLECTION)
+def list_endpoints(
+    request: Request,
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> dict[str, Any]:
+    parent = require_mover(session, subscription_id, resource_group, mover)
+    return list_page(
+        session,
+        request,
+        page_request(request, settings.page_size),
+        select(Endpoint).where(Endpoint.storage_mover_id == parent.id),
+        Endpoint.id,
+        render,
+        lambda item: principal.covers(item["id"]),
+    )

@@ -1,0 +1,325 @@
+"""jobDefinitions: what to copy from which endpoint to which, and how; source, target and
+subpaths are fixed at creation (a changed source must never meet an old Mirror target)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ferry.control.arm import (
+    bad_request,
+    check_name,
+    conflict,
+    envelope,
+    list_page,
+    page_request,
+    require_api_version,
+    resource_type,
+)
+from ferry.control.async_operations import accepted_delete
+from ferry.control.auth import Principal, authorize_path, require_visible
+from ferry.control.deps import get_session, get_settings
+from ferry.control.models import Agent, Endpoint, JobDefinition, Project, StorageMover
+from ferry.control.resources import (
+    active_run,
+    commit,
+    endpoint_id,
+    find_endpoint,
+    find_job_definition,
+    job_definition_id,
+    job_run_id,
+    missing,
+    mover_id,
+    require_mover,
+    require_project,
+    stamp_created,
+    stamp_modified,
+)
+from ferry.control.routes import MOVER_PATH
+from ferry.control.rules import check_pair, check_subpath
+from ferry.control.schemas import (
+    JOB_DEFINITION_IMMUTABLE,
+    JobDefinitionPatch,
+    JobDefinitionProperties,
+    JobDefinitionPut,
+)
+from ferry.control.settings import Settings
+
+TYPE = resource_type("storageMovers", "projects", "jobDefinitions")
+COLLECTION = MOVER_PATH + "/projects/{project}/jobDefinitions"
+ITEM = COLLECTION + "/{job_definition}"
+
+router = APIRouter(tags=["jobDefinitions"], dependencies=[Depends(require_api_version)])
+
+
+def wire_properties(session: Session, job: JobDefinition) -> dict[str, Any]:
+    """The definition's properties as the API shows them (also what a job run snapshots)."""
+    properties: dict[str, Any] = {
+        "jobType": job.job_type,
+        "copyMode": job.copy_mode,
+        "sourceName": job.source.name,
+        "sourceResourceId": endpoint_id(job.source),
+        "targetName": job.target.name,
+        "targetResourceId": endpoint_id(job.target),
+        "dataIntegrityValidation": job.data_integrity_validation,
+        "preservePermissions": job.preserve_permissions,
+    }
+    optional = {
+        "description": job.description,
+        "sourceSubpath": job.source_subpath,
+        "targetSubpath": job.target_subpath,
+        "connections": job.connections,
+        "schedule": job.schedule,
+    }
+    properties.update({k: v for k, v in optional.items() if v is not None})
+    if job.agent is not None:
+        properties["agentName"] = job.agent.name
+        properties["agentResourceId"] = (
+            f"{mover_id(job.agent.storage_mover)}/agents/{job.agent.name}"
+        )
+    run = active_run(session, job)
+    if run is not None:
+        properties["latestJobRunName"] = run.name
+        properties["latestJobRunResourceId"] = job_run_id(run)
+        properties["latestJobRunStatus"] = run.status
+    return properties
+
+
+def renderer(session: Session) -> Any:
+    def render(job: JobDefinition) -> dict[str, Any]:
+        return envelope(job, job_definition_id(job), TYPE, wire_properties(session, job))
+
+    return render
+
+
+def require_job_definition(session: Session, project: Project, name: str) -> JobDefinition:
+    job = find_job_definition(session, project, name)
+    if job is None:
+        raise missing("job definition", name)
+    return job
+
+
+def resolve_endpoint(session: Session, mover: StorageMover, name: str, field: str) -> Endpoint:
+    endpoint = find_endpoint(session, mover, name)
+    if endpoint is None:
+        raise bad_request(
+            "EndpointNotFound",
+            f"Endpoint '{name}' does not exist in storage mover '{mover.name}'.",
+            target=f"properties.{field}",
+        )
+    return endpoint
+
+
+def resolve_agent(session: Session, mover: StorageMover, name: str | None) -> Agent | None:
+    if not name:
+        return None
+    agent = session.scalar(
+        select(Agent).where(Agent.storage_mover_id == mover.id, Agent.key == name.lower())
+    )
+    if agent is None:
+        raise bad_request(
+            "AgentNotFound",
+            f"Agent '{name}' is not registered in storage mover '{mover.name}'.",
+            target="properties.agentName",
+        )
+    return agent
+
+
+def check_immutable(job: JobDefinition, new: JobDefinitionProperties) -> None:
+    current = {
+        "jobType": job.job_type,
+        "sourceName": job.source.key,
+        "sourceSubpath": job.source_subpath,
+        "targetName": job.target.key,
+        "targetSubpath": job.target_subpath,
+    }
+    wanted = {
+        "jobType": new.job_type,
+        "sourceName": new.source_name.lower(),
+        "sourceSubpath": new.source_subpath,
+        "targetName": new.target_name.lower(),
+        "targetSubpath": new.target_subpath,
+    }
+    for field in JOB_DEFINITION_IMMUTABLE:
+        if current[field] != wanted[field]:
+            raise immutable(job, field)
+
+
+def immutable(job: JobDefinition, field: str) -> Exception:
+    return bad_request(
+        "PropertyChangeNotAllowed",
+        f"The property '{field}' of job definition '{job.name}' cannot be changed after "
+        "creation; create a new job definition instead.",
+        target=f"properties.{field}",
+    )
+
+
+@router.get(ITEM)
+def get_job_definition(
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    project: str,
+    job_definition: str,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+) -> dict[str, Any]:
+    parent = require_project(
+        session, require_mover(session, subscription_id, resource_group, mover), project
+    )
+    job = require_job_definition(session, parent, job_definition)
+    require_visible(principal, job_definition_id(job))
+    result: dict[str, Any] = renderer(session)(job)
+    return result
+
+
+@router.put(ITEM)
+def put_job_definition(
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    project: str,
+    job_definition: str,
+    body: JobDefinitionPut,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+) -> dict[str, Any]:
+    storage_mover = require_mover(session, subscription_id, resource_group, mover)
+    parent = require_project(session, storage_mover, project)
+    props = body.properties
+    agent = resolve_agent(session, storage_mover, props.agent_name)
+    job = find_job_definition(session, parent, job_definition)
+    if job is None:
+        check_name("job definition", job_definition)
+        check_subpath("sourceSubpath", props.source_subpath)
+        check_subpath("targetSubpath", props.target_subpath)
+        source = resolve_endpoint(session, storage_mover, props.source_name, "sourceName")
+        target = resolve_endpoint(session, storage_mover, props.target_name, "targetName")
+        check_pair(source, target)
+        job = JobDefinition(
+            project_id=parent.id,
+            project=parent,
+            source=source,
+            target=target,
+            job_type=props.job_type,
+            source_subpath=props.source_subpath,
+            target_subpath=props.target_subpath,
+        )
+        stamp_created(job, principal, job_definition)
+        session.add(job)
+    else:
+        check_immutable(job, props)
+        stamp_modified(job, principal)
+    job.agent = agent
+    job.description = props.description
+    job.copy_mode = props.copy_mode
+    job.connections = props.connections
+    job.schedule = props.schedule.given() if props.schedule is not None else None
+    job.data_integrity_validation = props.data_integrity_validation
+    job.preserve_permissions = props.preserve_permissions
+    commit(session, f"Job definition '{job_definition}'")
+    result: dict[str, Any] = renderer(session)(job)
+    return result
+
+
+@router.patch(ITEM)
+def patch_job_definition(
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    project: str,
+    job_definition: str,
+    body: JobDefinitionPatch,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+) -> dict[str, Any]:
+    storage_mover = require_mover(session, subscription_id, resource_group, mover)
+    job = require_job_definition(
+        session, require_project(session, storage_mover, project), job_definition
+    )
+    changes = body.properties
+    if changes is not None:
+        for field in JOB_DEFINITION_IMMUTABLE:
+            if field in (changes.model_extra or {}):
+                raise immutable(job, field)
+        given = changes.model_fields_set
+        if "description" in given:
+            job.description = changes.description
+        if changes.copy_mode is not None:
+            job.copy_mode = changes.copy_mode
+        if "agent_name" in given:
+            job.agent = resolve_agent(session, storage_mover, changes.agent_name)
+        if "connections" in given:
+            job.connections = changes.connections
+        if "schedule" in given:
+            job.schedule = changes.schedule.given() if changes.schedule is not None else None
+        if changes.data_integrity_validation is not None:
+            job.data_integrity_validation = changes.data_integrity_validation
+    stamp_modified(job, principal)
+    commit(session, f"Job definition '{job_definition}'")
+    result: dict[str, Any] = renderer(session)(job)
+    return result
+
+
+@router.delete(ITEM, status_code=202, responses={204: {"description": "Did not exist."}})
+def delete_job_definition(
+    request: Request,
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    project: str,
+    job_definition: str,
+    _principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Response:
+    storage_mover = require_mover(session, subscription_id, resource_group, mover)
+    parent = require_project(session, storage_mover, project)
+    job = find_job_definition(session, parent, job_definition)
+    if job is None:
+        return Response(status_code=204)
+    run = active_run(session, job)
+    if run is not None:
+        raise conflict(
+            "JobRunActive",
+            f"Job definition '{job.name}' has an active run ({run.name}, {run.status}); "
+            "stop it first.",
+            target=job.name,
+        )
+    return accepted_delete(
+        session,
+        request,
+        settings,
+        subscription=subscription_id,
+        location=storage_mover.location,
+        resource_id=job_definition_id(job),
+        delete=lambda: session.delete(job),
+    )
+
+
+@router.get(COLLECTION)
+def list_job_definitions(
+    request: Request,
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    project: str,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> dict[str, Any]:
+    parent = require_project(
+        session, require_mover(session, subscription_id, resource_group, mover), project
+    )
+    return list_page(
+        session,
+        request,
+        page_request(request, settings.page_size),
+        select(JobDefinition).where(JobDefinition.project_id == parent.id),
+        JobDefinition.id,
+        renderer(session),
+        lambda item: principal.covers(item["id"]),
+    )

@@ -1,0 +1,230 @@
+"""startJob / stopJob and the read-only jobRuns. A run snapshots its definition and endpoints
+at start and waits in Queued until an agent takes it (agents come with a later issue)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ferry.control.arm import (
+    conflict,
+    envelope,
+    list_page,
+    page_request,
+    require_api_version,
+    resource_type,
+)
+from ferry.control.auth import Principal, authorize_path, require_visible
+from ferry.control.deps import get_session, get_settings
+from ferry.control.models import JobDefinition, JobRun, utcnow
+from ferry.control.resources import (
+    ACTIVE_RUN_STATES,
+    active_run,
+    job_run_id,
+    missing,
+    require_mover,
+    require_project,
+    stamp_created,
+)
+from ferry.control.routes import job_definitions
+from ferry.control.routes.endpoints import wire_properties as endpoint_properties
+from ferry.control.settings import Settings
+
+TYPE = resource_type("storageMovers", "projects", "jobDefinitions", "jobRuns")
+DEFINITION = job_definitions.ITEM
+COLLECTION = DEFINITION + "/jobRuns"
+ITEM = COLLECTION + "/{job_run}"
+
+router = APIRouter(tags=["jobRuns"], dependencies=[Depends(require_api_version)])
+
+# SQLite ignores FOR UPDATE: within one process this keeps "check, then insert" atomic.
+_start_lock = threading.Lock()
+
+
+def render(run: JobRun) -> dict[str, Any]:
+    snapshot = run.properties
+    properties: dict[str, Any] = {
+        "status": run.status,
+        "triggerType": run.trigger_type,
+        "agentName": snapshot.get("agentName", ""),
+        "agentResourceId": snapshot.get("agentResourceId", ""),
+        "sourceName": snapshot.get("sourceName"),
+        "sourceResourceId": snapshot.get("sourceResourceId"),
+        "sourceProperties": snapshot.get("sourceProperties"),
+        "targetName": snapshot.get("targetName"),
+        "targetResourceId": snapshot.get("targetResourceId"),
+        "targetProperties": snapshot.get("targetProperties"),
+        "jobDefinitionProperties": snapshot.get("jobDefinitionProperties"),
+    }
+    if run.scheduled_execution_time is not None:
+        properties["scheduledExecutionTime"] = run.scheduled_execution_time.isoformat()
+    if run.last_status_update is not None:
+        properties["lastStatusUpdate"] = run.last_status_update.isoformat()
+    return envelope(run, job_run_id(run), TYPE, properties)
+
+
+def load_definition(
+    session: Session, subscription: str, group: str, mover: str, project: str, name: str
+) -> JobDefinition:
+    parent = require_project(session, require_mover(session, subscription, group, mover), project)
+    job = session.scalar(
+        select(JobDefinition)
+        .where(JobDefinition.project_id == parent.id, JobDefinition.key == name.lower())
+        .with_for_update()
+    )
+    if job is None:
+        raise missing("job definition", name)
+    return job
+
+
+def snapshot(session: Session, job: JobDefinition) -> dict[str, Any]:
+    definition = job_definitions.wire_properties(session, job)
+    return {
+        "agentName": definition.get("agentName", ""),
+        "agentResourceId": definition.get("agentResourceId", ""),
+        "sourceName": job.source.name,
+        "sourceResourceId": definition["sourceResourceId"],
+        "sourceProperties": endpoint_properties(job.source),
+        "targetName": job.target.name,
+        "targetResourceId": definition["targetResourceId"],
+        "targetProperties": endpoint_properties(job.target),
+        "jobDefinitionProperties": {**definition, "provisioningState": job.provisioning_state},
+    }
+
+
+@router.post(DEFINITION + "/startJob")
+def start_job(
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    project: str,
+    job_definition: str,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> dict[str, str]:
+    with _start_lock:
+        job = load_definition(
+            session, subscription_id, resource_group, mover, project, job_definition
+        )
+        current = active_run(session, job)
+        if current is not None:
+            raise conflict(
+                "JobRunAlreadyActive",
+                f"Job definition '{job.name}' already has an active run ({current.name}, "
+                f"{current.status}); wait for it to finish or stop it.",
+                target=job.name,
+            )
+        mover_id = job.project.storage_mover_id
+        active = session.scalar(
+            select(func.count(JobRun.id)).where(
+                JobRun.storage_mover_id == mover_id, JobRun.status.in_(ACTIVE_RUN_STATES)
+            )
+        )
+        limit = settings.max_active_runs_per_mover
+        if (active or 0) >= limit:
+            raise conflict(
+                "TooManyActiveJobRuns",
+                f"Storage mover '{mover}' already has {active} active job runs (at most "
+                f"{limit}); wait for one to finish.",
+                target=mover,
+            )
+        run = JobRun(
+            job_definition_id=job.id,
+            job_definition=job,
+            storage_mover_id=mover_id,
+            status="Queued",
+            trigger_type="Manual",
+            last_status_update=utcnow(),
+        )
+        run.properties = snapshot(session, job)
+        stamp_created(run, principal, str(uuid.uuid4()))
+        session.add(run)
+        session.flush()
+        # the definition's snapshot shows the run it starts, as the real service's does
+        run.properties = {
+            **run.properties,
+            "jobDefinitionProperties": {
+                **run.properties["jobDefinitionProperties"],
+                "latestJobRunName": run.name,
+                "latestJobRunResourceId": job_run_id(run),
+                "latestJobRunStatus": run.status,
+            },
+        }
+        session.commit()
+        return {"jobRunResourceId": job_run_id(run)}
+
+
+@router.post(DEFINITION + "/stopJob")
+def stop_job(
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    project: str,
+    job_definition: str,
+    _principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+) -> dict[str, str]:
+    job = load_definition(session, subscription_id, resource_group, mover, project, job_definition)
+    run = active_run(session, job)
+    if run is None:
+        raise conflict(
+            "NoActiveJobRun",
+            f"Job definition '{job.name}' has no active run to stop.",
+            target=job.name,
+        )
+    # a queued run has no agent to tell: it is canceled at once
+    run.status = "Canceled" if run.status == "Queued" else "CancelRequested"
+    run.last_status_update = utcnow()
+    session.commit()
+    return {"jobRunResourceId": job_run_id(run)}
+
+
+@router.get(ITEM)
+def get_job_run(
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    project: str,
+    job_definition: str,
+    job_run: str,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+) -> dict[str, Any]:
+    job = load_definition(session, subscription_id, resource_group, mover, project, job_definition)
+    run = session.scalar(
+        select(JobRun).where(JobRun.job_definition_id == job.id, JobRun.key == job_run.lower())
+    )
+    if run is None:
+        raise missing("job run", job_run)
+    require_visible(principal, job_run_id(run))
+    return render(run)
+
+
+@router.get(COLLECTION)
+def list_job_runs(
+    request: Request,
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    project: str,
+    job_definition: str,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> dict[str, Any]:
+    job = load_definition(session, subscription_id, resource_group, mover, project, job_definition)
+    return list_page(
+        session,
+        request,
+        page_request(request, settings.page_size),
+        select(JobRun).where(JobRun.job_definition_id == job.id),
+        JobRun.id,
+        render,
+        lambda item: principal.covers(item["id"]),
+    )

@@ -1,0 +1,161 @@
+"""A real Ferry control plane (uvicorn on 127.0.0.1) for the control tests, on SQLite and on
+PostgreSQL, driven with Microsoft's ``azure-mgmt-storagemover`` SDK.
+
+Loaded as a pytest plugin by ``tests/conftest.py``. ``ferry`` is parametrized over both
+databases and lives for the session; tests keep apart by using their own subscription id
+(``ferry.subscription()``), so nothing needs resetting between them.
+"""
+
+# ruff: noqa: S105, S107 - test tokens
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import uvicorn
+from azure.core.credentials import AccessToken
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.mgmt.storagemover import StorageMoverMgmtClient
+
+from ferry.control import Settings, create_app
+from servers import HOST
+
+API_VERSION = "2025-12-01"
+PAGE_SIZE = 3  # small, so that lists of a few items already page
+START_TIMEOUT = 30.0
+
+
+class AllowHttpBearerPolicy(SansIOHTTPPolicy[Any, Any]):
+    """Let the SDK's bearer policy send the token over http:// to 127.0.0.1."""
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        request.context["enforce_https"] = False
+
+
+@dataclass(frozen=True)
+class StaticToken:
+    token: str = field(repr=False)
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+class RunningServer:
+    """uvicorn serving ``create_app(settings)`` in a thread, on a socket bound beforehand."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # asyncio sets TCP_NODELAY only on sockets made with proto=IPPROTO_TCP (uvicorn's own
+        # are); without it every keep-alive request waits ~40 ms for a delayed ACK.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.bind((HOST, 0))
+        self.port = self.sock.getsockname()[1]
+        config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def __enter__(self) -> RunningServer:
+        self.thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the Ferry server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(START_TIMEOUT)
+        self.sock.close()
+
+
+@dataclass(frozen=True)
+class Ferry:
+    backend: str  # "sqlite" or "postgresql"
+    url: str
+    data_dir: Path
+    admin_token: str = field(repr=False)
+    database_url: str | None = None  # None: SQLite in data_dir
+
+    def subscription(self) -> str:
+        return str(uuid.uuid4())
+
+    def client(self, subscription: str, token: str | None = None) -> StorageMoverMgmtClient:
+        return StorageMoverMgmtClient(
+            StaticToken(token or self.admin_token),  # type: ignore[arg-type]
+            subscription,
+            base_url=self.url,
+            per_call_policies=[AllowHttpBearerPolicy()],
+            polling_interval=0.1,
+            retry_total=0,
+        )
+
+    def http(
+        self, method: str, path: str, *, token: str | None = "admin", **kwargs: Any
+    ) -> requests.Response:
+        """A raw request; ``token="admin"`` sends the admin token, None sends none."""
+        headers = dict(kwargs.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {self.admin_token if token == 'admin' else token}"
+        params = {"api-version": API_VERSION, **kwargs.pop("params", {})}
+        return requests.request(
+            method, self.url + path, headers=headers, params=params, timeout=30, **kwargs
+        )
+
+    def issue_token(self, role: str, scope: str | None = None, name: str = "test") -> str:
+        body: dict[str, Any] = {"name": name, "role": role}
+        if scope is not None:
+            body["scope"] = scope
+        answer = self.http("POST", "/ferry/v1/tokens", json=body)
+        assert answer.status_code == 201, answer.text
+        token: str = answer.json()["token"]
+        return token
+
+
+def start_ferry(backend: str, data_dir: Path, database_url: str | None) -> RunningServer:
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        page_size=PAGE_SIZE,
+        max_active_runs_per_mover=3,
+        retry_after_ms=50,  # Retry-After stays 1 s for other clients; the SDK prefers this
+    )
+    return RunningServer(settings)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def ferry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Ferry]:
+    backend: str = request.param
+    data_dir = tmp_path_factory.mktemp(f"ferry-{backend}")
+    url = request.getfixturevalue("pg_database_url") if backend == "postgresql" else None
+    with start_ferry(backend, data_dir, url) as server:
+        token = (data_dir / "admin.token").read_text().strip()
+        yield Ferry(backend, server.url, data_dir, token, url)
+
+
+@contextlib.contextmanager
+def fresh_ferry(data_dir: Path, database_url: str | None = None) -> Iterator[RunningServer]:
+    """A server of its own, for tests about first start."""
+    with start_ferry("fresh", data_dir, database_url) as server:
+        yield server
