@@ -1,20 +1,26 @@
-"""Ferry against rclone (and cp) on generated local trees; the results go into BENCHMARKS.md.
+"""Ferry against rclone (and cp) on generated trees; the results go into BENCHMARKS.md.
 
-    .venv/bin/python bench/run.py [--quick] [--repeat N] [--only a,b,c,d]
+    .venv/bin/python bench/run.py [--quick] [--repeat N] [--only a,b,c,d | e,f,g,h,i,j]
 
-a. many small files into an empty target; b. the same again with nothing to do;
+Local disk: a. many small files into an empty target; b. the same again with nothing to do;
 c. one big file into an empty target (also plain cp); d. peak RSS of a dry run over a wide
 tree, and over a tenth of it, to show whether memory grows with the number of entries.
+
+Against the test servers of tests/servers.py, started by the harness: e./f. the small files
+and the big file into Azurite; g./h. the same into SeaweedFS's S3; i./j. the same from an
+SMB share (smbd) to local disk. Their results go into a block of their own.
 
 The trees are generated once under bench/.work/ and kept (a ``.done`` marker beside each tree
 says it is complete). Tools alternate run by run; before every timed run the harness syncs and
 drops the page cache; targets are deleted between copy runs, untimed. Every run replaces the
-generated part of BENCHMARKS.md (between the bench markers), also for --quick and --only.
+generated part of BENCHMARKS.md (between the bench markers) of the group it ran, also for
+--quick and --only.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -22,12 +28,14 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -90,9 +98,13 @@ class Command:
     tool: str
     argv: tuple[str, ...]
     unset: tuple[str, ...] = ()
+    extra_env: tuple[tuple[str, str], ...] = ()
+    """Credentials and endpoints; never shown in the report."""
 
     def env(self) -> dict[str, str]:
-        return {k: v for k, v in os.environ.items() if k not in self.unset}
+        env = {k: v for k, v in os.environ.items() if k not in self.unset}
+        env.update(self.extra_env)
+        return env
 
     def shown(self) -> str:
         words = [*(f"-u {name}" for name in self.unset), Path(self.argv[0]).name, *self.argv[1:]]
@@ -109,6 +121,58 @@ class Sample:
     @property
     def rss_mib(self) -> float:
         return self.peak_kib / KIB
+
+
+Env = tuple[tuple[str, str], ...]
+
+
+class Services:
+    """The test servers of tests/servers.py (Azurite, SeaweedFS, smbd), started on first use
+    and stopped when the harness ends."""
+
+    def __init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+        self._stacks: dict[str, contextlib.ExitStack] = {}
+        self._started: dict[str, Any] = {}
+        self._root: Path | None = None
+
+    def _start(self, name: str, **options: Any) -> Any:
+        if name not in self._started:
+            sys.path.insert(0, str(ROOT / "tests"))
+            import servers
+
+            if self._root is None:
+                self._root = Path(tempfile.mkdtemp(prefix="ferry-bench-servers-"))
+                self._root.chmod(0o755)
+                self._stack.callback(shutil.rmtree, self._root, True)
+            if not options:
+                print(f"  starting {name} ...", flush=True)
+            stack = self._stack.enter_context(contextlib.ExitStack())
+            self._stacks[name] = stack
+            self._started[name] = stack.enter_context(
+                getattr(servers, f"run_{name}")(self._root, **options)
+            )
+        return self._started[name]
+
+    def restart_azurite(self) -> None:
+        """A fresh, empty Azurite on the same port with the same keys. Azurite's in-memory
+        store slows down with every blob it has held, deleted containers included (a second
+        20,000-file run took twice as long as the first), so each run starts from a new one."""
+        old = self._started.pop("azurite")
+        self._stacks.pop("azurite").close()
+        self._start("azurite", port=old.port, second_key=old.secondary.key)
+
+    def azurite(self) -> Any:
+        return self._start("azurite")
+
+    def seaweedfs(self) -> Any:
+        return self._start("seaweedfs")
+
+    def samba(self) -> Any:
+        return self._start("samba")
+
+    def close(self) -> None:
+        self._stack.close()
 
 
 class CacheDropper:
@@ -134,14 +198,15 @@ class Context:
     ferry: str
     rclone: str
     drop_caches: CacheDropper
+    services: Services
 
-    def ferry_copy(self, src: Path, dst: Path, *flags: str) -> Command:
+    def ferry_copy(self, src: Path | str, dst: Path | str, *flags: str, env: Env = ()) -> Command:
         argv = (self.ferry, "copy", str(src), str(dst), *flags, "--no-progress", "-q")
-        return Command("Ferry", argv)
+        return Command("Ferry", argv, extra_env=env)
 
-    def rclone_copy(self, src: Path, dst: Path, *flags: str) -> Command:
+    def rclone_copy(self, src: Path | str, dst: Path | str, *flags: str, env: Env = ()) -> Command:
         argv = (self.rclone, "copy", str(src), str(dst), *flags, "--config", "/dev/null")
-        return Command("rclone", argv, RCLONE_UNSET)
+        return Command("rclone", argv, RCLONE_UNSET, env)
 
 
 class Metric(StrEnum):
@@ -421,12 +486,222 @@ def bench_d(ctx: Context) -> Outcome:
     return Outcome(rows, small_commands + large_commands)
 
 
+# Against the test servers ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Remote:
+    """One server as both tools address it."""
+
+    ferry_address: str
+    ferry_env: Env
+    rclone_address: str
+    rclone_env: Env
+    files: Callable[[], int]
+    """How many data files (not directory markers) the remote holds now."""
+    reset: Callable[[], None]
+
+
+def azurite_remote(ctx: Context, container: str) -> Remote:
+    azurite = ctx.services.azurite()
+    account = azurite.primary
+
+    def files() -> int:
+        client = ctx.services.azurite().service().get_container_client(container)
+        if not client.exists():
+            return 0
+        return sum(
+            1
+            for blob in client.list_blobs(include=["metadata"])
+            if (blob.metadata or {}).get("hdi_isfolder") != "true"
+        )
+
+    def reset() -> None:
+        ctx.services.restart_azurite()
+
+    return Remote(
+        f"az://{container}/data",
+        (("AZURE_STORAGE_CONNECTION_STRING", account.connection_string),),
+        f"benchaz:{container}/data",
+        (
+            ("RCLONE_CONFIG_BENCHAZ_TYPE", "azureblob"),
+            ("RCLONE_CONFIG_BENCHAZ_ACCOUNT", account.name),
+            ("RCLONE_CONFIG_BENCHAZ_KEY", account.key),
+            ("RCLONE_CONFIG_BENCHAZ_ENDPOINT", account.url),
+        ),
+        files,
+        reset,
+    )
+
+
+def seaweedfs_remote(ctx: Context, bucket: str) -> Remote:
+    weed = ctx.services.seaweedfs()
+    client = weed.client()
+
+    def keys() -> list[str]:
+        found: list[str] = []
+        with contextlib.suppress(client.exceptions.NoSuchBucket):
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                found.extend(item["Key"] for item in page.get("Contents", []))
+        return found
+
+    def files() -> int:
+        return sum(1 for key in keys() if not key.endswith("/"))
+
+    def reset() -> None:
+        names = keys()
+        for start in range(0, len(names), 1000):
+            batch = [{"Key": key} for key in names[start : start + 1000]]
+            client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        with contextlib.suppress(Exception):
+            client.delete_bucket(Bucket=bucket)
+
+    return Remote(
+        f"s3://{bucket}/data",
+        (
+            ("AWS_ENDPOINT_URL", weed.endpoint),
+            ("AWS_REGION", weed.region),
+            ("AWS_ACCESS_KEY_ID", weed.admin.access_key),
+            ("AWS_SECRET_ACCESS_KEY", weed.admin.secret_key),
+        ),
+        f"benchs3:{bucket}/data",
+        (
+            ("RCLONE_CONFIG_BENCHS3_TYPE", "s3"),
+            ("RCLONE_CONFIG_BENCHS3_PROVIDER", "SeaweedFS"),
+            ("RCLONE_CONFIG_BENCHS3_ENDPOINT", weed.endpoint),
+            ("RCLONE_CONFIG_BENCHS3_REGION", weed.region),
+            ("RCLONE_CONFIG_BENCHS3_ACCESS_KEY_ID", weed.admin.access_key),
+            ("RCLONE_CONFIG_BENCHS3_SECRET_ACCESS_KEY", weed.admin.secret_key),
+            ("RCLONE_CONFIG_BENCHS3_FORCE_PATH_STYLE", "true"),
+        ),
+        files,
+        reset,
+    )
+
+
+def samba_remote(ctx: Context, tree: Path) -> Remote:
+    """The share holding a copy of ``tree``, as a source."""
+    samba = ctx.services.samba()
+    shared = samba.path / tree.name
+    if not shared.exists():
+        shutil.copytree(tree, shared)
+        for dirpath, dirnames, filenames in os.walk(shared):
+            for name in [".", *dirnames, *filenames]:
+                os.chown(os.path.join(dirpath, name), samba.uid, samba.gid)
+    obscured = output(ctx.rclone, "obscure", samba.password)
+    expect(bool(obscured), "rclone obscure failed")
+    return Remote(
+        f"smb://{samba.user}@{samba.host}:{samba.port}/{samba.share}/{tree.name}",
+        (("FERRY_SMB_PASSWORD", samba.password),),
+        f"benchsmb:{samba.share}/{tree.name}",
+        (
+            ("RCLONE_CONFIG_BENCHSMB_TYPE", "smb"),
+            ("RCLONE_CONFIG_BENCHSMB_HOST", samba.host),
+            ("RCLONE_CONFIG_BENCHSMB_PORT", str(samba.port)),
+            ("RCLONE_CONFIG_BENCHSMB_USER", samba.user),
+            ("RCLONE_CONFIG_BENCHSMB_PASS", obscured),
+        ),
+        lambda: len(file_stats(shared)),
+        lambda: None,
+    )
+
+
+def upload_bench(ctx: Context, label: str, tree: Path, remote: Remote, count: int) -> Outcome:
+    commands = [
+        ctx.ferry_copy(tree, remote.ferry_address, *PARALLEL, env=remote.ferry_env),
+        ctx.rclone_copy(tree, remote.rclone_address, *PARALLEL, env=remote.rclone_env),
+    ]
+
+    def check() -> None:
+        held = remote.files()
+        expect(held == count, f"{label}: the target holds {held} of {count} files")
+
+    samples = run_alternating(ctx, commands, remote.reset, check)
+    remote.reset()
+    return Outcome([Row(label, Metric.TIME, samples, "")], commands)
+
+
+def download_bench(ctx: Context, label: str, remote: Remote, dst: Path, count: int) -> Outcome:
+    commands = [
+        ctx.ferry_copy(remote.ferry_address, dst, *PARALLEL, env=remote.ferry_env),
+        ctx.rclone_copy(remote.rclone_address, dst, *PARALLEL, env=remote.rclone_env),
+    ]
+
+    def check() -> None:
+        held = len(file_stats(dst))
+        expect(held == count, f"{label}: the target holds {held} of {count} files")
+
+    samples = run_alternating(ctx, commands, lambda: empty_dir(dst), check)
+    shutil.rmtree(dst)
+    return Outcome([Row(label, Metric.TIME, samples, "")], commands)
+
+
+def with_rates(outcome: Outcome, amount: float, unit: str) -> Outcome:
+    rows = [
+        Row(r.benchmark, r.metric, r.samples, rates(r.samples, amount, unit)) for r in outcome.rows
+    ]
+    return Outcome(rows, outcome.commands)
+
+
+def bench_e(ctx: Context) -> Outcome:
+    count = ctx.sizes.small_count
+    label = f"e. local -> Azurite, {count:,} x {ctx.sizes.small_bytes // KIB} KiB files"
+    outcome = upload_bench(ctx, label, small_tree(ctx.sizes), azurite_remote(ctx, "bench-e"), count)
+    return with_rates(outcome, count, "files/s")
+
+
+def bench_f(ctx: Context) -> Outcome:
+    size = ctx.sizes.big_bytes
+    label = f"f. local -> Azurite, one {size // MIB:,} MiB file"
+    outcome = upload_bench(ctx, label, big_tree(ctx.sizes), azurite_remote(ctx, "bench-f"), 1)
+    return with_rates(outcome, size / MIB, "MiB/s")
+
+
+def bench_g(ctx: Context) -> Outcome:
+    count = ctx.sizes.small_count
+    label = f"g. local -> S3 (SeaweedFS), {count:,} x {ctx.sizes.small_bytes // KIB} KiB files"
+    remote = seaweedfs_remote(ctx, "bench-g")
+    return with_rates(
+        upload_bench(ctx, label, small_tree(ctx.sizes), remote, count), count, "files/s"
+    )
+
+
+def bench_h(ctx: Context) -> Outcome:
+    size = ctx.sizes.big_bytes
+    label = f"h. local -> S3 (SeaweedFS), one {size // MIB:,} MiB file"
+    remote = seaweedfs_remote(ctx, "bench-h")
+    return with_rates(upload_bench(ctx, label, big_tree(ctx.sizes), remote, 1), size / MIB, "MiB/s")
+
+
+def bench_i(ctx: Context) -> Outcome:
+    count = ctx.sizes.small_count
+    label = f"i. SMB (smbd) -> local, {count:,} x {ctx.sizes.small_bytes // KIB} KiB files"
+    remote = samba_remote(ctx, small_tree(ctx.sizes))
+    outcome = download_bench(ctx, label, remote, TARGETS / "i", count)
+    return with_rates(outcome, count, "files/s")
+
+
+def bench_j(ctx: Context) -> Outcome:
+    size = ctx.sizes.big_bytes
+    label = f"j. SMB (smbd) -> local, one {size // MIB:,} MiB file"
+    remote = samba_remote(ctx, big_tree(ctx.sizes))
+    outcome = download_bench(ctx, label, remote, TARGETS / "j", 1)
+    return with_rates(outcome, size / MIB, "MiB/s")
+
+
 BENCHMARKS: dict[str, Callable[[Context], Outcome]] = {
     "a": bench_a,
     "b": bench_b,
     "c": bench_c,
     "d": bench_d,
+    "e": bench_e,
+    "f": bench_f,
+    "g": bench_g,
+    "h": bench_h,
+    "i": bench_i,
+    "j": bench_j,
 }
+SERVER_BENCHMARKS = frozenset("efghij")
 
 
 # Reporting -------------------------------------------------------------------------------
@@ -482,7 +757,13 @@ def command_list(outcomes: dict[str, Outcome]) -> str:
     )
 
 
-def report_block(ctx: Context, outcomes: dict[str, Outcome], machine: list[str]) -> str:
+SERVER_START_MARK = "<!-- bench-servers:start -->"
+SERVER_END_MARK = "<!-- bench-servers:end -->"
+
+
+def report_block(
+    ctx: Context, outcomes: dict[str, Outcome], machine: list[str], *, servers: bool
+) -> str:
     rows = [row for outcome in outcomes.values() for row in outcome.rows]
     kind = "quick run: smoke-test sizes, not representative" if ctx.sizes == QUICK else "full run"
     runs = f"{ctx.repeat} run{'s' if ctx.repeat > 1 else ''} per tool"
@@ -491,17 +772,29 @@ def report_block(ctx: Context, outcomes: dict[str, Outcome], machine: list[str])
         if ctx.drop_caches.failure is None
         else f"the harness runs `sync`; dropping the page cache failed ({ctx.drop_caches.failure}), so runs were warm"
     )
-    return f"""## Results
-
-_Generated by `bench/run.py` ({kind}; benchmarks {", ".join(outcomes)}; {runs}).
-Everything between the bench markers is rewritten by the harness._
-
-Ferry and rclone (and `cp` in c) run side by side on the same generated trees in `bench/.work/`,
+    if servers:
+        heading = "## Results against the test servers"
+        setup = f"""Ferry and rclone copy the same generated trees to (or from) the servers the tests use,
+started by the harness from tests/servers.py on 127.0.0.1: Azurite 3.35.0 in memory, SeaweedFS
+(`weed mini`) and smbd. They alternate run by run; the target (container, bucket or local
+directory) is deleted before every run, untimed, and both tools create it. Before every timed
+run {caches}. After every run the harness counts the data files in the target (directory
+markers aside). Both tools run with `--transfers 8 --checkers 16`."""
+    else:
+        heading = "## Results"
+        setup = f"""Ferry and rclone (and `cp` in c) run side by side on the same generated trees in `bench/.work/`,
 alternating run by run (Ferry, rclone, Ferry, ...). The target is deleted and recreated empty
 before every copy run, untimed. Before every timed run {caches}.
+After every run the harness checks the result (file count; an untouched target for b; the file
+size for c; an empty target for d)."""
+    return f"""{heading}
+
+_Generated by `bench/run.py` ({kind}; benchmarks {", ".join(outcomes)}; {runs}).
+Everything between these bench markers is rewritten by the harness._
+
+{setup}
 Each command runs under a fresh helper process that times it (wall clock, start-up included)
-and reads its peak RSS from `getrusage(RUSAGE_CHILDREN)`. After every run the harness checks
-the result (file count; an untouched target for b; the file size for c; an empty target for d).
+and reads its peak RSS from `getrusage(RUSAGE_CHILDREN)`.
 The table shows medians; **rclone / Ferry above 1 means Ferry is faster (or, for peak RSS,
 smaller)**.
 
@@ -511,7 +804,7 @@ Machine:
 
 {markdown_table(rows)}
 
-Commands (paths relative to the repository):
+Commands (paths relative to the repository; credentials and endpoints go in the environment):
 
 {command_list(outcomes)}
 
@@ -520,18 +813,18 @@ Every run, per tool in run order:
 {samples_list(rows)}"""
 
 
-def write_report(block: str) -> None:
-    generated = f"{START_MARK}\n{block}\n{END_MARK}"
+def write_report(block: str, start_mark: str = START_MARK, end_mark: str = END_MARK) -> None:
+    generated = f"{start_mark}\n{block}\n{end_mark}"
     if not REPORT.exists():
         notes = "Written by hand; `bench/run.py` rewrites only what lies between the bench markers."
         REPORT.write_text(f"# Benchmarks\n\n{generated}\n\n## Notes\n\n{notes}\n")
         return
     text = REPORT.read_text()
-    start, end = text.find(START_MARK), text.find(END_MARK)
+    start, end = text.find(start_mark), text.find(end_mark)
     if start < 0 or end < start:
         REPORT.write_text(f"{text.rstrip()}\n\n{generated}\n")
     else:
-        REPORT.write_text(text[:start] + generated + text[end + len(END_MARK) :])
+        REPORT.write_text(text[:start] + generated + text[end + len(end_mark) :])
 
 
 # Machine ---------------------------------------------------------------------------------
@@ -611,7 +904,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=positive, default=3, help="runs per tool (default 3)")
     parser.add_argument(
-        "--only", type=selection, default=list(BENCHMARKS), help="e.g. a,b (default a,b,c,d)"
+        "--only",
+        type=selection,
+        default=[k for k in BENCHMARKS if k not in SERVER_BENCHMARKS],
+        help="e.g. a,b or e,f,g,h,i,j for the test servers (default a,b,c,d)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="small sizes for a smoke test (not representative)"
@@ -621,6 +917,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    services = Services()
     try:
         ctx = Context(
             QUICK if args.quick else FULL,
@@ -628,6 +925,7 @@ def main(argv: list[str] | None = None) -> int:
             find_tool("ferry"),
             find_tool("rclone"),
             CacheDropper(),
+            services,
         )
         machine = machine_info(ctx)
         print("Machine: " + "; ".join(machine), flush=True)
@@ -638,9 +936,17 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        services.close()
     print()
     print(text_table([row for outcome in outcomes.values() for row in outcome.rows]))
-    write_report(report_block(ctx, outcomes, machine))
+    local = {k: v for k, v in outcomes.items() if k not in SERVER_BENCHMARKS}
+    served = {k: v for k, v in outcomes.items() if k in SERVER_BENCHMARKS}
+    if local:
+        write_report(report_block(ctx, local, machine, servers=False))
+    if served:
+        block = report_block(ctx, served, machine, servers=True)
+        write_report(block, SERVER_START_MARK, SERVER_END_MARK)
     print(f"\nwrote {REPORT.relative_to(ROOT)}")
     return 0
 

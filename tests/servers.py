@@ -436,12 +436,16 @@ def azurite(servers_dir: Path) -> Iterator[Azurite]:
 
 
 @contextlib.contextmanager
-def run_azurite(servers_dir: Path) -> Iterator[Azurite]:
-    """Start Azurite under ``servers_dir`` (also used by bench/); stopped on exit."""
+def run_azurite(
+    servers_dir: Path, *, port: int | None = None, second_key: str | None = None
+) -> Iterator[Azurite]:
+    """Start Azurite under ``servers_dir`` (also used by bench/); stopped on exit. ``port``
+    and ``second_key`` start it again as an earlier one was (empty: it keeps nothing)."""
     binary = find_binary("azurite-blob", REPO / "node_modules" / ".bin" / "azurite-blob")
     workdir = servers_dir / "azurite"
-    workdir.mkdir()
-    second_key = base64.b64encode(secrets.token_bytes(64)).decode()
+    workdir.mkdir(exist_ok=True)
+    if second_key is None:
+        second_key = base64.b64encode(secrets.token_bytes(64)).decode()
     env = dict(os.environ)
     # Listing devstoreaccount1 keeps it: AZURITE_ACCOUNTS replaces the default account.
     env["AZURITE_ACCOUNTS"] = (
@@ -481,7 +485,12 @@ def run_azurite(servers_dir: Path) -> Iterator[Azurite]:
             list(client.list_containers())
 
     server, ports = start_server(
-        "azurite", ports=lambda: free_ports(1), argv=argv, probe=probe, cwd=workdir, env=env
+        "azurite",
+        ports=lambda: [port] if port else free_ports(1),
+        argv=argv,
+        probe=probe,
+        cwd=workdir,
+        env=env,
     )
     primary, secondary = accounts(ports[0])
     try:
