@@ -27,8 +27,13 @@ from azure.core.credentials import AccessToken
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.storagemover import StorageMoverMgmtClient
+from sqlalchemy.orm import Session
 
 from ferry.control import Settings, create_app
+from ferry.control.db import make_engine, make_sessions
+from ferry.control.models import Agent, utcnow
+from ferry.control.resources import find_mover
+from ferry.control.secrets import BOX_INFO_KEY, SecretBox, load_master_key
 from servers import HOST
 
 API_VERSION = "2025-12-01"
@@ -120,6 +125,75 @@ class Ferry:
         return requests.request(
             method, self.url + path, headers=headers, params=params, timeout=30, **kwargs
         )
+
+    @contextlib.contextmanager
+    def db(self) -> Iterator[Session]:
+        """A session on the server's database, for what the API cannot do (yet) or hides."""
+        settings = Settings(data_dir=self.data_dir, database_url=self.database_url)
+        engine = make_engine(settings.db_url)
+        try:
+            box = SecretBox(load_master_key(self.data_dir, {}))
+            with make_sessions(engine, {BOX_INFO_KEY: box})() as session:
+                yield session
+        finally:
+            engine.dispose()
+
+    def add_agent(
+        self, subscription: str, group: str, mover: str, name: str, **telemetry: Any
+    ) -> None:
+        """An agent row as registration will make it (registration is a later issue)."""
+        now = utcnow()
+        with self.db() as session:
+            parent = find_mover(session, subscription, group, mover)
+            assert parent is not None
+            session.add(
+                Agent(
+                    storage_mover_id=parent.id,
+                    name=name,
+                    key=name.lower(),
+                    provisioning_state="Succeeded",
+                    created_at=now,
+                    created_by=name,
+                    created_by_type="Application",
+                    modified_at=now,
+                    modified_by=name,
+                    modified_by_type="Application",
+                    arc_resource_id=f"/subscriptions/{subscription}/resourceGroups/{group}"
+                    f"/providers/Microsoft.HybridCompute/machines/{name}",
+                    arc_vm_uuid=str(uuid.uuid4()),
+                    agent_status=telemetry.pop("agentStatus", "Online"),
+                    properties={
+                        "agentVersion": "0.1.0",
+                        "lastStatusUpdate": now.isoformat(),
+                        "localIPAddress": "10.0.0.5",
+                        "memoryInMB": 8192,
+                        "numberOfCores": 4,
+                        "uptimeInSeconds": 600,
+                        "timeZone": "UTC",
+                        **telemetry,
+                    },
+                )
+            )
+            session.commit()
+
+    def put_secret(self, name: str, value: str = "s3cr3t") -> str:
+        """Store a secret; its reference URI."""
+        answer = self.http("PUT", f"/ferry/v1/secrets/{name}", json={"value": value})
+        assert answer.status_code == 200, answer.text
+        uri: str = answer.json()["uri"]
+        return uri
+
+    def register_account(
+        self, account_id: str, blob: str = "http://127.0.0.1:10000/devstoreaccount1/"
+    ) -> None:
+        """Register the storage account ``account_id`` (with an account-key secret)."""
+        key_uri = self.put_secret("account-key-" + account_id.rsplit("/", 1)[-1])
+        body = {
+            "location": "eastus",
+            "properties": {"primaryEndpoints": {"blob": blob}, "accountKeySecretUri": key_uri},
+        }
+        answer = self.http("PUT", account_id, json=body)
+        assert answer.status_code == 200, answer.text
 
     def issue_token(self, role: str, scope: str | None = None, name: str = "test") -> str:
         body: dict[str, Any] = {"name": name, "role": role}

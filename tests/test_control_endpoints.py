@@ -34,13 +34,17 @@ def mover(ferry: Ferry) -> tuple[Any, str]:
     sub = ferry.subscription()
     client = ferry.client(sub)
     client.storage_movers.create_or_update(RG, "mover", {"location": "eastus"})
+    ferry.register_account(ACCOUNT)
     return client, sub
 
 
 def test_every_endpoint_type_round_trips(ferry: Ferry, mover: tuple[Any, str]) -> None:
     client, sub = mover
+    ferry.put_secret("smb-user")
+    ferry.put_secret("smb-pass")
     smb_credentials = AzureKeyVaultSmbCredentials(
-        username_uri="ferry://secrets/smb-user", password_uri="ferry://secrets/smb-pass"
+        username_uri="ferry:secrets/smb-user",
+        password_uri="https://vault.example.net/secrets/smb-pass/0123abcd",
     )
     given = {
         "blob": AzureStorageBlobContainerEndpointProperties(
@@ -74,7 +78,10 @@ def test_every_endpoint_type_round_trips(ferry: Ferry, mover: tuple[Any, str]) -
     assert blob.id.endswith("/storageMovers/mover/endpoints/blob")
     assert blob.type == "Microsoft.StorageMover/storageMovers/endpoints"
     smb = client.endpoints.get(RG, "mover", "smb")
-    assert smb.properties.credentials.password_uri == "ferry://secrets/smb-pass"
+    assert (
+        smb.properties.credentials.password_uri
+        == "https://vault.example.net/secrets/smb-pass/0123abcd"
+    )
     assert client.endpoints.get(RG, "mover", "nfs").properties.nfs_version == "NFSv4"
     assert client.endpoints.get(RG, "mover", "s3").properties.source_type == "MINIO"
 
@@ -86,6 +93,7 @@ def test_every_endpoint_type_round_trips(ferry: Ferry, mover: tuple[Any, str]) -
 
 def test_endpoint_update_and_delete(ferry: Ferry, mover: tuple[Any, str]) -> None:
     client, _sub = mover
+    u1, p1, p2 = (ferry.put_secret(name) for name in ("u1", "p1", "p2"))
     client.endpoints.create_or_update(
         RG,
         "mover",
@@ -94,7 +102,7 @@ def test_endpoint_update_and_delete(ferry: Ferry, mover: tuple[Any, str]) -> Non
             properties=SmbMountEndpointProperties(
                 host="nas",
                 share_name="s",
-                credentials=AzureKeyVaultSmbCredentials(username_uri="u1", password_uri="p1"),
+                credentials=AzureKeyVaultSmbCredentials(username_uri=u1, password_uri=p1),
             )
         ),
     )
@@ -105,13 +113,13 @@ def test_endpoint_update_and_delete(ferry: Ferry, mover: tuple[Any, str]) -> Non
         EndpointBaseUpdateParameters(
             properties=SmbMountEndpointUpdateProperties(
                 description="nas share",
-                credentials=AzureKeyVaultSmbCredentials(password_uri="p2"),
+                credentials=AzureKeyVaultSmbCredentials(password_uri=p2),
             )
         ),
     )
     assert patched.properties.description == "nas share"
-    assert patched.properties.credentials.username_uri == "u1"
-    assert patched.properties.credentials.password_uri == "p2"
+    assert patched.properties.credentials.username_uri == u1
+    assert patched.properties.credentials.password_uri == p2
     assert patched.properties.host == "nas"
 
     client.endpoints.begin_delete(RG, "mover", "smb").result()

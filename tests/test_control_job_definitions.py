@@ -24,6 +24,7 @@ def project(ferry: Ferry) -> Any:
     """A mover with a source share, a local source, a blob target and a project."""
     client = ferry.client(ferry.subscription())
     client.storage_movers.create_or_update(RG, "mover", {"location": "eastus"})
+    ferry.register_account(ACCOUNT)
     endpoints = {
         "nas": {"endpointType": "NfsMount", "host": "nas", "export": "/data"},
         "disk": {"endpointType": "LocalPath", "path": "/srv/data", "endpointKind": "Source"},

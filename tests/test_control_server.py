@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import stat
 import subprocess
 import sys
@@ -63,8 +64,11 @@ def test_replicas_share_the_database(ferry: Ferry, tmp_path: Path) -> None:
     """A second server on the same database serves the same resources and tokens."""
     sub = ferry.subscription()
     ferry.client(sub).storage_movers.create_or_update("rg", "shared", {"location": "eastus"})
-    # on SQLite a replica is a second process on the same data directory
+    # on SQLite a replica is a second process on the same data directory; on PostgreSQL it
+    # has a data directory of its own, with the same master key
     data_dir = ferry.data_dir if ferry.database_url is None else tmp_path
+    if data_dir != ferry.data_dir:
+        shutil.copy2(ferry.data_dir / "master.key", data_dir / "master.key")
     with fresh_ferry(data_dir, ferry.database_url) as replica:
         other = Ferry(ferry.backend, replica.url, data_dir, ferry.admin_token)
         assert other.client(sub).storage_movers.get("rg", "shared").name == "shared"

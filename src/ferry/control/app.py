@@ -13,41 +13,55 @@ from ferry.control import db
 from ferry.control.arm import install_error_handlers
 from ferry.control.audit import install_audit
 from ferry.control.routes import (
+    agents,
     audit_log,
     endpoints,
     job_definitions,
     job_runs,
     operations,
     projects,
+    storage_accounts,
     storage_movers,
     tokens,
 )
+from ferry.control.routes import secrets as secret_routes
+from ferry.control.scheduler import Scheduler
+from ferry.control.secrets import BOX_INFO_KEY, SecretBox, check_master_key, load_master_key
 from ferry.control.settings import Settings
 from ferry.control.tokens import ensure_admin_token
 
 
-def prepare_database(settings: Settings) -> None:
-    """Migrate the schema and, on a fresh database, issue the first Owner token."""
+def prepare_database(settings: Settings) -> SecretBox:
+    """Migrate the schema, issue the first Owner token on a fresh database, and check the
+    secret store's master key against the database (MasterKeyError if it is not usable)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    box = SecretBox(load_master_key(settings.data_dir))
     engine = db.make_engine(settings.db_url)
     try:
         with db.migration_lock(engine) as connection:
             db.upgrade(connection)
             with db.make_sessions(engine)() as session:
                 ensure_admin_token(session, settings.admin_token_path)
+                check_master_key(session, box)
     finally:
         engine.dispose()
+    return box
 
 
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(prepare_database, settings)
+        box = await run_in_threadpool(prepare_database, settings)
         engine = db.make_engine(settings.db_url)
-        app.state.sessions = db.make_sessions(engine)
+        app.state.sessions = db.make_sessions(engine, {BOX_INFO_KEY: box})
+        scheduler = Scheduler(app.state.sessions, settings)
+        app.state.scheduler = scheduler
+        if settings.scheduler_interval_seconds is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            await run_in_threadpool(scheduler.stop)
             engine.dispose()
 
     app = FastAPI(
@@ -61,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_audit(app)
     for module in (
         storage_movers,
+        agents,
         endpoints,
         projects,
         job_definitions,
@@ -68,6 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
         operations,
         tokens,
         audit_log,
+        secret_routes,
+        storage_accounts,
     ):
         app.include_router(module.router)
     return app

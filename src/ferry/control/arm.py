@@ -16,7 +16,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ferry.control.models import ArmResource
+from ferry.control.models import ArmResource, IntegerKeyed
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def envelope(
 # --------------------------------------------------------------------------------------------
 # Paging
 
-Row = TypeVar("Row", bound=ArmResource)
+Row = TypeVar("Row", bound=IntegerKeyed)
 
 
 @dataclass(frozen=True)

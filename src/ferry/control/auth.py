@@ -89,6 +89,26 @@ def authorize_path(
     return principal
 
 
+def authorize_global(
+    request: Request, principal: Annotated[Principal, Depends(authenticate)]
+) -> Principal:
+    """Dependency for Ferry resources outside any subscription (the secret store): every
+    token reads; changes need Contributor or Owner on everything, since a token scoped to one
+    storage mover must not replace credentials other movers use."""
+    if request.method in SAFE_METHODS:
+        return principal
+    if not principal.can_write:
+        raise forbidden(
+            f"The token '{principal.name}' has the Reader role and cannot make changes."
+        )
+    if principal.scope is not None:
+        raise forbidden(
+            f"The token '{principal.name}' is scoped to '{principal.scope}'; changing "
+            f"'{request.url.path}' needs a token without a scope."
+        )
+    return principal
+
+
 def require_visible(principal: Principal, resource_id: str) -> None:
     """Reading one resource needs the scope to cover it, not just to lie below it."""
     if not principal.covers(resource_id):

@@ -34,8 +34,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_sessions(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessions(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """Sessions on ``engine``; each one gets a copy of ``info`` (e.g. the secret store's key)."""
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

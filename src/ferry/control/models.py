@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -27,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAME_LENGTH = 90
 ID_LENGTH = 1024
+SECRET_NAME_LENGTH = 127
 
 
 def utcnow() -> dt.datetime:
@@ -66,10 +68,15 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UtcDateTime, dict[str, Any]: JSON}
 
 
-class ArmResource:
-    """Columns every ARM resource has: its name and the systemData/provisioningState fields."""
+class IntegerKeyed:
+    """A table with an integer primary key (what keyset paging walks)."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class ArmResource(IntegerKeyed):
+    """Columns every ARM resource has: its name and the systemData/provisioningState fields."""
+
     name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     key: Mapped[str] = mapped_column(String(NAME_LENGTH))
     provisioning_state: Mapped[str] = mapped_column(String(20), default="Succeeded")
@@ -125,6 +132,13 @@ class Endpoint(MoverChild, Base):
     # the type-specific properties in wire (camelCase) form
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     storage_mover: Mapped[StorageMover] = relationship()
+    # what the references in ``properties`` resolved to (kept in step by ferry.control.references)
+    secret_links: Mapped[list[EndpointSecret]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+    account_link: Mapped[EndpointStorageAccount | None] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class Project(MoverChild, Base):
@@ -181,6 +195,80 @@ class JobRun(ArmResource, Base):
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     job_definition: Mapped[JobDefinition] = relationship()
+
+
+class Secret(IntegerKeyed, Base):
+    """A secret of the secret store, AES-256-GCM encrypted (see ferry.control.secrets)."""
+
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(SECRET_NAME_LENGTH))
+    key: Mapped[str] = mapped_column(String(SECRET_NAME_LENGTH), unique=True)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime]
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class EndpointSecret(Base):
+    """An endpoint's ``credentials.<field>`` names this secret (which then cannot go)."""
+
+    __tablename__ = "endpoint_secrets"
+
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True
+    )
+    field: Mapped[str] = mapped_column(String(40), primary_key=True)
+    secret_id: Mapped[int] = mapped_column(ForeignKey("secrets.id"), index=True)
+
+    secret: Mapped[Secret] = relationship()
+
+
+class EndpointStorageAccount(Base):
+    """The account an AzureStorageBlobContainer endpoint's storageAccountResourceId names."""
+
+    __tablename__ = "endpoint_storage_accounts"
+
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True
+    )
+    storage_account_id: Mapped[int] = mapped_column(ForeignKey("storage_accounts.id"), index=True)
+
+    storage_account: Mapped[StorageAccount] = relationship()
+
+
+class MasterKeyCheck(Base):
+    """A known text sealed with the master key: a replica started with another key notices."""
+
+    __tablename__ = "master_key_check"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime]
+
+
+class StorageAccount(ArmResource, Base):
+    """Ferry's registry of ``Microsoft.Storage/storageAccounts``: where the blob service is
+    and which secret holds the account key."""
+
+    __tablename__ = "storage_accounts"
+    __table_args__ = (UniqueConstraint("subscription_key", "resource_group_key", "key"),)
+
+    subscription_id: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    subscription_key: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    resource_group: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    resource_group_key: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    location: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    blob_endpoint: Mapped[str] = mapped_column(String(ID_LENGTH))
+    # the reference as given (ferry:secrets/NAME or a Key Vault URI) and what it resolved to
+    account_key_secret_uri: Mapped[str] = mapped_column(String(ID_LENGTH))
+    account_key_secret_id: Mapped[int] = mapped_column(ForeignKey("secrets.id"), index=True)
+
+    account_key_secret: Mapped[Secret] = relationship()
 
 
 class ApiToken(Base):

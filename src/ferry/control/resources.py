@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from ferry.control.arm import ArmError, conflict, not_found, parent_not_found, provider_prefix
 from ferry.control.auth import Principal
 from ferry.control.models import (
+    Agent,
     ArmResource,
     Endpoint,
     JobDefinition,
@@ -63,6 +64,10 @@ def mover_id(mover: StorageMover) -> str:
     return f"{prefix}/storageMovers/{mover.name}"
 
 
+def agent_id(agent: Agent) -> str:
+    return f"{mover_id(agent.storage_mover)}/agents/{agent.name}"
+
+
 def endpoint_id(endpoint: Endpoint) -> str:
     return f"{mover_id(endpoint.storage_mover)}/endpoints/{endpoint.name}"
 
@@ -105,6 +110,12 @@ def require_mover(
 def find_endpoint(session: Session, mover: StorageMover, name: str) -> Endpoint | None:
     return session.scalar(
         select(Endpoint).where(Endpoint.storage_mover_id == mover.id, Endpoint.key == name.lower())
+    )
+
+
+def find_agent(session: Session, mover: StorageMover, name: str) -> Agent | None:
+    return session.scalar(
+        select(Agent).where(Agent.storage_mover_id == mover.id, Agent.key == name.lower())
     )
 
 

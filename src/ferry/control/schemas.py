@@ -139,21 +139,20 @@ class EndpointPatch(Body):
 # Job definitions
 
 
+# Loose on purpose: control/schedules.py checks the values and answers each mistake with its
+# own error code and advice, rather than one generic InvalidRequestContent.
 class ScheduleTime(Body):
-    hour: Annotated[int, Field(ge=0, le=24)]
-    minute: Literal[0, 30] = 0
+    hour: int
+    minute: int | None = None
 
 
 class ScheduleInfo(Body):
-    frequency: Literal["Monthly", "Weekly", "Daily", "Onetime", "None"] | None = None
+    frequency: str | None = None
     is_active: bool | None = None
     execution_time: ScheduleTime | None = None
     start_date: dt.datetime | None = None
-    days_of_week: (
-        list[Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]]
-        | None
-    ) = None
-    days_of_month: list[Annotated[int, Field(ge=1, le=31)]] | None = None
+    days_of_week: list[str] | None = None
+    days_of_month: list[int] | None = None
     cron_expression: str | None = None
     end_date: dt.datetime | None = None
 

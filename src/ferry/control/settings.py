@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_MAX_ACTIVE_RUNS = 10
 DB_FILE_NAME = "ferry.db"
 ADMIN_TOKEN_FILE_NAME = "admin.token"  # noqa: S105 - a file name
+DEFAULT_SCHEDULER_INTERVAL = 30.0
+DEFAULT_MISFIRE_GRACE = 3600.0
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -24,12 +32,23 @@ class Settings:
     retry_after_seconds: int = 1
     # Optional finer hint (x-ms-retry-after-ms), which azure-core prefers over Retry-After.
     retry_after_ms: int | None = None
+    # Seconds between the scheduler's looks for due schedule executions; None: no scheduler.
+    scheduler_interval_seconds: float | None = DEFAULT_SCHEDULER_INTERVAL
+    # How late (seconds) a scheduled execution may still start, e.g. after the server was
+    # down; later than that it is skipped and recorded as missed.
+    schedule_misfire_grace_seconds: float = DEFAULT_MISFIRE_GRACE
+    # The current time (aware, UTC) for schedules; tests substitute a clock they move.
+    clock: Callable[[], dt.datetime] = field(default=utc_now)
 
     def __post_init__(self) -> None:
         if self.page_size < 1:
             raise ValueError("page_size must be at least 1")
         if self.retry_after_seconds < 1:
             raise ValueError("retry_after_seconds must be at least 1")
+        if self.scheduler_interval_seconds is not None and self.scheduler_interval_seconds <= 0:
+            raise ValueError("scheduler_interval_seconds must be positive (None disables it)")
+        if self.schedule_misfire_grace_seconds < 0:
+            raise ValueError("schedule_misfire_grace_seconds must not be negative")
 
     @property
     def db_url(self) -> str:

@@ -22,6 +22,7 @@ from ferry.control.async_operations import accepted_delete
 from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session, get_settings
 from ferry.control.models import Endpoint, JobDefinition
+from ferry.control.references import bind_references
 from ferry.control.resources import (
     commit,
     endpoint_id,
@@ -110,6 +111,7 @@ def put_endpoint(
         stamp_modified(row, principal)
     row.description = body.properties.description
     row.properties = specific
+    bind_references(session, row)
     commit(session, f"Endpoint '{endpoint}'")
     return render(row)
 
@@ -182,6 +184,7 @@ def patch_endpoint(
                     row.properties.get("credentials", {}), changes.credentials.given()
                 ),
             }
+            bind_references(session, row)
     stamp_modified(row, principal)
     commit(session, f"Endpoint '{endpoint}'")
     return render(row)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ferry.control import schedules
 from ferry.control.arm import (
     bad_request,
     check_name,
@@ -72,7 +73,7 @@ def wire_properties(session: Session, job: JobDefinition) -> dict[str, Any]:
         "sourceSubpath": job.source_subpath,
         "targetSubpath": job.target_subpath,
         "connections": job.connections,
-        "schedule": job.schedule,
+        "schedule": schedules.wire(job.schedule),
     }
     properties.update({k: v for k, v in optional.items() if v is not None})
     if job.agent is not None:
@@ -186,6 +187,7 @@ def put_job_definition(
     body: JobDefinitionPut,
     principal: Annotated[Principal, Depends(authorize_path)],
     session: Annotated[Session, Depends(get_session)],
+    settings: Annotated[Settings, Depends(get_settings)],
 ) -> dict[str, Any]:
     storage_mover = require_mover(session, subscription_id, resource_group, mover)
     parent = require_project(session, storage_mover, project)
@@ -217,7 +219,13 @@ def put_job_definition(
     job.description = props.description
     job.copy_mode = props.copy_mode
     job.connections = props.connections
-    job.schedule = props.schedule.given() if props.schedule is not None else None
+    job.schedule = schedules.updated(
+        job.schedule,
+        props.schedule.given() if props.schedule is not None else None,
+        source=job.source,
+        now=settings.clock(),
+        merge=False,
+    )
     job.data_integrity_validation = props.data_integrity_validation
     job.preserve_permissions = props.preserve_permissions
     commit(session, f"Job definition '{job_definition}'")
@@ -235,6 +243,7 @@ def patch_job_definition(
     body: JobDefinitionPatch,
     principal: Annotated[Principal, Depends(authorize_path)],
     session: Annotated[Session, Depends(get_session)],
+    settings: Annotated[Settings, Depends(get_settings)],
 ) -> dict[str, Any]:
     storage_mover = require_mover(session, subscription_id, resource_group, mover)
     job = require_job_definition(
@@ -255,7 +264,13 @@ def patch_job_definition(
         if "connections" in given:
             job.connections = changes.connections
         if "schedule" in given:
-            job.schedule = changes.schedule.given() if changes.schedule is not None else None
+            job.schedule = schedules.updated(
+                job.schedule,
+                changes.schedule.given() if changes.schedule is not None else None,
+                source=job.source,
+                now=settings.clock(),
+                merge=True,
+            )
         if changes.data_integrity_validation is not None:
             job.data_integrity_validation = changes.data_integrity_validation
     stamp_modified(job, principal)

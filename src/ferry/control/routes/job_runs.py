@@ -3,6 +3,7 @@ at start and waits in Queued until an agent takes it (agents come with a later i
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import uuid
 from typing import Annotated, Any
@@ -97,6 +98,67 @@ def snapshot(session: Session, job: JobDefinition) -> dict[str, Any]:
     }
 
 
+def start_run(
+    session: Session,
+    job: JobDefinition,
+    settings: Settings,
+    principal: Principal,
+    *,
+    trigger_type: str = "Manual",
+    scheduled_execution_time: dt.datetime | None = None,
+) -> JobRun:
+    """Queue a run of ``job`` (locked by the caller, under ``_start_lock``), or raise the 409
+    of the rule it breaks. startJob and the scheduler both start runs here; the caller
+    commits."""
+    current = active_run(session, job)
+    if current is not None:
+        raise conflict(
+            "JobRunAlreadyActive",
+            f"Job definition '{job.name}' already has an active run ({current.name}, "
+            f"{current.status}); wait for it to finish or stop it.",
+            target=job.name,
+        )
+    mover_id = job.project.storage_mover_id
+    active = session.scalar(
+        select(func.count(JobRun.id)).where(
+            JobRun.storage_mover_id == mover_id, JobRun.status.in_(ACTIVE_RUN_STATES)
+        )
+    )
+    limit = settings.max_active_runs_per_mover
+    if (active or 0) >= limit:
+        mover = job.project.storage_mover.name
+        raise conflict(
+            "TooManyActiveJobRuns",
+            f"Storage mover '{mover}' already has {active} active job runs (at most "
+            f"{limit}); wait for one to finish.",
+            target=mover,
+        )
+    run = JobRun(
+        job_definition_id=job.id,
+        job_definition=job,
+        storage_mover_id=mover_id,
+        status="Queued",
+        trigger_type=trigger_type,
+        scheduled_execution_time=scheduled_execution_time,
+        last_status_update=utcnow(),
+    )
+    run.properties = snapshot(session, job)
+    stamp_created(run, principal, str(uuid.uuid4()))
+    session.add(run)
+    session.flush()
+    # the definition's snapshot shows the run it starts, as the real service's does
+    run.properties = {
+        **run.properties,
+        "jobDefinitionProperties": {
+            **run.properties["jobDefinitionProperties"],
+            "latestJobRunName": run.name,
+            "latestJobRunResourceId": job_run_id(run),
+            "latestJobRunStatus": run.status,
+        },
+    }
+    return run
+
+
 @router.post(DEFINITION + "/startJob")
 def start_job(
     subscription_id: str,
@@ -112,50 +174,7 @@ def start_job(
         job = load_definition(
             session, subscription_id, resource_group, mover, project, job_definition
         )
-        current = active_run(session, job)
-        if current is not None:
-            raise conflict(
-                "JobRunAlreadyActive",
-                f"Job definition '{job.name}' already has an active run ({current.name}, "
-                f"{current.status}); wait for it to finish or stop it.",
-                target=job.name,
-            )
-        mover_id = job.project.storage_mover_id
-        active = session.scalar(
-            select(func.count(JobRun.id)).where(
-                JobRun.storage_mover_id == mover_id, JobRun.status.in_(ACTIVE_RUN_STATES)
-            )
-        )
-        limit = settings.max_active_runs_per_mover
-        if (active or 0) >= limit:
-            raise conflict(
-                "TooManyActiveJobRuns",
-                f"Storage mover '{mover}' already has {active} active job runs (at most "
-                f"{limit}); wait for one to finish.",
-                target=mover,
-            )
-        run = JobRun(
-            job_definition_id=job.id,
-            job_definition=job,
-            storage_mover_id=mover_id,
-            status="Queued",
-            trigger_type="Manual",
-            last_status_update=utcnow(),
-        )
-        run.properties = snapshot(session, job)
-        stamp_created(run, principal, str(uuid.uuid4()))
-        session.add(run)
-        session.flush()
-        # the definition's snapshot shows the run it starts, as the real service's does
-        run.properties = {
-            **run.properties,
-            "jobDefinitionProperties": {
-                **run.properties["jobDefinitionProperties"],
-                "latestJobRunName": run.name,
-                "latestJobRunResourceId": job_run_id(run),
-                "latestJobRunStatus": run.status,
-            },
-        }
+        run = start_run(session, job, settings, principal)
         session.commit()
         return {"jobRunResourceId": job_run_id(run)}
 

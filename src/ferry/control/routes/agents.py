@@ -1,0 +1,256 @@
+"""agents: read, update (description, upload-limit schedule) and unregister. Agents come into
+being by registration (a later issue), so a PUT can only update an agent that exists."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ferry.control.arm import (
+    bad_request,
+    conflict,
+    envelope,
+    list_page,
+    page_request,
+    require_api_version,
+    resource_type,
+)
+from ferry.control.async_operations import accepted_delete
+from ferry.control.auth import Principal, authorize_path, require_visible
+from ferry.control.deps import get_session, get_settings
+from ferry.control.models import Agent, JobDefinition, JobRun
+from ferry.control.resources import (
+    ACTIVE_RUN_STATES,
+    agent_id,
+    commit,
+    find_agent,
+    missing,
+    require_mover,
+    stamp_modified,
+)
+from ferry.control.routes import MOVER_PATH
+from ferry.control.schemas import Body, Description
+from ferry.control.settings import Settings
+from ferry.control.upload_limits import UploadLimitSchedule, check_schedule
+
+TYPE = resource_type("storageMovers", "agents")
+COLLECTION = MOVER_PATH + "/agents"
+ITEM = COLLECTION + "/{agent}"
+# what the agent reports about itself, kept in Agent.properties under these wire names
+TELEMETRY_FIELDS = (
+    "agentVersion",
+    "lastStatusUpdate",
+    "localIPAddress",
+    "memoryInMB",
+    "numberOfCores",
+    "uptimeInSeconds",
+    "timeZone",
+    "errorDetails",
+)
+SCHEDULE_FIELD = "uploadLimitSchedule"
+
+router = APIRouter(tags=["agents"], dependencies=[Depends(require_api_version)])
+
+
+class AgentPutProperties(Body):
+    description: Description = None
+    # required by the SDK's model, fixed at registration: accepted only unchanged
+    arc_resource_id: str | None = None
+    arc_vm_uuid: str | None = None
+    upload_limit_schedule: UploadLimitSchedule | None = None
+
+
+class AgentPut(Body):
+    properties: AgentPutProperties
+
+
+class AgentPatchProperties(Body):
+    description: Description = None
+    upload_limit_schedule: UploadLimitSchedule | None = None
+
+
+class AgentPatch(Body):
+    properties: AgentPatchProperties | None = None
+
+
+def render(agent: Agent) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "arcResourceId": agent.arc_resource_id,
+        "arcVmUuid": agent.arc_vm_uuid,
+        "agentStatus": agent.agent_status,
+    }
+    if agent.description is not None:
+        properties["description"] = agent.description
+    properties.update({name: agent.properties.get(name) for name in TELEMETRY_FIELDS})
+    if SCHEDULE_FIELD in agent.properties:
+        properties[SCHEDULE_FIELD] = agent.properties[SCHEDULE_FIELD]
+    return envelope(agent, agent_id(agent), TYPE, properties)
+
+
+def set_schedule(agent: Agent, schedule: UploadLimitSchedule | None) -> None:
+    """Replace the whole schedule (as the Storage Mover tools do); None clears it."""
+    properties = {k: v for k, v in agent.properties.items() if k != SCHEDULE_FIELD}
+    if schedule is not None:
+        check_schedule(schedule)
+        properties[SCHEDULE_FIELD] = schedule.model_dump(mode="json", by_alias=True)
+    agent.properties = properties
+
+
+def check_unchanged(agent: Agent, given: AgentPutProperties) -> None:
+    for field, current, wanted in (
+        ("arcResourceId", agent.arc_resource_id, given.arc_resource_id),
+        ("arcVmUuid", agent.arc_vm_uuid, given.arc_vm_uuid),
+    ):
+        if wanted is not None and wanted.lower() != current.lower():
+            raise bad_request(
+                "PropertyChangeNotAllowed",
+                f"The {field} of agent '{agent.name}' is set at registration and cannot be "
+                "changed.",
+                target=f"properties.{field}",
+            )
+
+
+def load_agent(
+    session: Session, subscription: str, group: str, mover: str, name: str
+) -> Agent | None:
+    return find_agent(session, require_mover(session, subscription, group, mover), name)
+
+
+@router.get(ITEM)
+def get_agent(
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    agent: str,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+) -> dict[str, Any]:
+    row = load_agent(session, subscription_id, resource_group, mover, agent)
+    if row is None:
+        raise missing("agent", agent)
+    require_visible(principal, agent_id(row))
+    return render(row)
+
+
+@router.put(ITEM)
+def put_agent(
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    agent: str,
+    body: AgentPut,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+) -> dict[str, Any]:
+    row = load_agent(session, subscription_id, resource_group, mover, agent)
+    if row is None:
+        raise bad_request(
+            "AgentRegistrationRequired",
+            f"Agent '{agent}' is not registered. Agents are added by registering them "
+            "('ferry agent register' on the agent's machine), not by PUT.",
+            target=agent,
+        )
+    check_unchanged(row, body.properties)
+    row.description = body.properties.description
+    set_schedule(row, body.properties.upload_limit_schedule)
+    stamp_modified(row, principal)
+    commit(session, f"Agent '{agent}'")
+    return render(row)
+
+
+@router.patch(ITEM)
+def patch_agent(
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    agent: str,
+    body: AgentPatch,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+) -> dict[str, Any]:
+    row = load_agent(session, subscription_id, resource_group, mover, agent)
+    if row is None:
+        raise missing("agent", agent)
+    changes = body.properties
+    if changes is not None:
+        if "description" in changes.model_fields_set:
+            row.description = changes.description
+        if "upload_limit_schedule" in changes.model_fields_set:
+            set_schedule(row, changes.upload_limit_schedule)
+    stamp_modified(row, principal)
+    commit(session, f"Agent '{agent}'")
+    return render(row)
+
+
+@router.delete(ITEM, status_code=202, responses={204: {"description": "Did not exist."}})
+def delete_agent(
+    request: Request,
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    agent: str,
+    _principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Response:
+    """Unregister: refused while a run of a job definition naming the agent is active;
+    definitions that name it otherwise keep going without an agent."""
+    parent = require_mover(session, subscription_id, resource_group, mover)
+    row = find_agent(session, parent, agent)
+    if row is None:
+        return Response(status_code=204)
+    busy = session.scalars(
+        select(JobDefinition.name)
+        .join(JobRun, JobRun.job_definition_id == JobDefinition.id)
+        .where(JobDefinition.agent_id == row.id, JobRun.status.in_(ACTIVE_RUN_STATES))
+        .distinct()
+        .order_by(JobDefinition.name)
+    ).all()
+    if busy:
+        raise conflict(
+            "AgentInUse",
+            f"Agent '{row.name}' has active job runs of the job definition(s) "
+            f"{', '.join(busy)}; stop them first.",
+            target=row.name,
+        )
+
+    def unregister() -> None:
+        session.execute(
+            update(JobDefinition).where(JobDefinition.agent_id == row.id).values(agent_id=None)
+        )
+        session.delete(row)
+
+    return accepted_delete(
+        session,
+        request,
+        settings,
+        subscription=subscription_id,
+        location=parent.location,
+        resource_id=agent_id(row),
+        delete=unregister,
+    )
+
+
+@router.get(COLLECTION)
+def list_agents(
+    request: Request,
+    subscription_id: str,
+    resource_group: str,
+    mover: str,
+    principal: Annotated[Principal, Depends(authorize_path)],
+    session: Annotated[Session, Depends(get_session)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> dict[str, Any]:
+    parent = require_mover(session, subscription_id, resource_group, mover)
+    return list_page(
+        session,
+        request,
+        page_request(request, settings.page_size),
+        select(Agent).where(Agent.storage_mover_id == parent.id),
+        Agent.id,
+        render,
+        lambda item: principal.covers(item["id"]),
+    )
