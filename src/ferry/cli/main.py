@@ -19,11 +19,13 @@ import click
 
 from ferry import __version__
 from ferry.cli import exitcodes
+from ferry.cli.remote import RemoteCommandsGroup
 
 SIZE_HELP = "Sizes take binary suffixes: 4K, 100M, 1.5G."
 
 
 @click.group(
+    cls=RemoteCommandsGroup,  # adds mover, endpoint, project, job, run, … (over HTTP)
     help="Move files and objects between shares, disks and buckets, and lose nothing.",
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
