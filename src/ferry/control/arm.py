@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Select
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -29,6 +31,10 @@ SKIP_TOKEN = "$skipToken"  # noqa: S105 - a query parameter name
 # storageMoverName's pattern in the OpenAPI spec; Ferry applies it to every name it creates.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 RESOURCE_GROUP_PATTERN = re.compile(r"^[-\w._()]{1,90}$")
+# Subscription ids are plain namespaces in Ferry (Azure's are GUIDs); they must fit the column.
+SUBSCRIPTION_PATTERN = re.compile(r"^[-\w.()]{1,90}$")
+MAX_SKIP_TOKEN_DIGITS = 18  # keys are 64-bit at most
+REQUEST_ID_HEADER = "x-ms-request-id"
 
 
 class ArmError(Exception):
@@ -94,13 +100,14 @@ def install_error_handlers(app: FastAPI) -> None:
         problems = []
         for problem in exc.errors():
             where = ".".join(str(part) for part in problem.get("loc", ()) if part != "body")
-            problems.append(f"{where}: {problem.get('msg', 'invalid')}")
+            what = problem.get("msg", "invalid")
+            problems.append(f"{where}: {what}" if where else what)
         message = "The request content is not valid: " + "; ".join(problems)
         return error_response(bad_request("InvalidRequestContent", message))
 
     async def on_http_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        codes = {404: "NotFound", 405: "MethodNotAllowed"}
+        codes = {400: "InvalidRequestContent", 404: "NotFound", 405: "MethodNotAllowed"}
         code = codes.get(exc.status_code, "HttpError")
         message = str(exc.detail)
         if exc.status_code == 404:
@@ -109,13 +116,32 @@ def install_error_handlers(app: FastAPI) -> None:
             ArmError(exc.status_code, code, message, headers=dict(exc.headers or {}))
         )
 
-    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected error", exc_info=exc)
+    async def on_data_error(_request: Request, exc: Exception) -> JSONResponse:
+        # the database refused a value (too long, out of range, a NUL in PostgreSQL text)
+        # that validation let through: the request's fault, and no reason for a 500
+        log.warning("the database refused a value of the request: %s", type(exc).__name__)
         return error_response(
-            ArmError(500, "InternalServerError", "The server failed unexpectedly; see its log.")
+            bad_request(
+                "InvalidRequestContent",
+                "A value in the request is too long, out of range or contains characters "
+                "that cannot be stored.",
+            )
         )
 
+    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # the details go to the log only, under an id the client can quote
+        request_id = str(uuid.uuid4())
+        log.error("unexpected error (request id %s)", request_id, exc_info=exc)
+        error = ArmError(
+            500,
+            "InternalServerError",
+            f"The server failed unexpectedly; see its log for request id {request_id}.",
+            headers={REQUEST_ID_HEADER: request_id},
+        )
+        return error_response(error)
+
     app.add_exception_handler(ArmError, on_arm_error)
+    app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
@@ -146,6 +172,16 @@ def check_name(kind: str, name: str) -> None:
             f"The {kind} name '{name}' is not valid: use 1-64 letters, digits, '-' or '_', "
             "starting with a letter or digit.",
             target=name,
+        )
+
+
+def check_subscription(subscription: str) -> None:
+    if not SUBSCRIPTION_PATTERN.match(subscription):
+        raise bad_request(
+            "InvalidSubscriptionId",
+            f"The subscription id '{subscription}' is not valid: use 1-90 letters, digits, "
+            "'-', '_', '.', '(' or ')'.",
+            target=subscription,
         )
 
 
@@ -219,7 +255,7 @@ def page_request(request: Request, size: int) -> Page:
     token = request.query_params.get(SKIP_TOKEN)
     if token is None:
         return Page(size, None)
-    if not token.isdigit():
+    if not (token.isascii() and token.isdigit() and len(token) <= MAX_SKIP_TOKEN_DIGITS):
         raise bad_request("InvalidSkipToken", f"The {SKIP_TOKEN} '{token}' is not valid.")
     return Page(size, int(token))
 

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import overload
 
 from fastapi import FastAPI, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from ferry.control.auth import SAFE_METHODS, principal_of
-from ferry.control.models import AuditEntry, utcnow
+from ferry.control.models import ID_LENGTH, AuditEntry, utcnow
+
+CLIENT_ID_LENGTH = 100  # AuditEntry.client_request_id
+
+
+@overload
+def clip(value: str, length: int) -> str: ...
+@overload
+def clip(value: str | None, length: int) -> str | None: ...
+def clip(value: str | None, length: int) -> str | None:
+    """``value`` cut to fit its column (a client may send any length; the log must not fail)."""
+    return value if value is None or len(value) <= length else value[: length - 1] + "…"
 
 
 def install_audit(app: FastAPI) -> None:
@@ -17,7 +29,13 @@ def install_audit(app: FastAPI) -> None:
     async def audit(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:
+            # the generic handler answers 500 further out; the attempt is recorded all the same
+            if request.method not in SAFE_METHODS:
+                await run_in_threadpool(record, request.app.state.sessions, request, 500)
+            raise
         if request.method not in SAFE_METHODS:
             await run_in_threadpool(
                 record, request.app.state.sessions, request, response.status_code
@@ -32,10 +50,10 @@ def record(sessions: sessionmaker[Session], request: Request, status_code: int) 
         principal=principal.name if principal else None,
         token_id=principal.token_id if principal else None,
         method=request.method,
-        path=request.url.path,
+        path=clip(request.url.path, ID_LENGTH),
         status_code=status_code,
         result="Succeeded" if status_code < 400 else "Failed",
-        client_request_id=request.headers.get("x-ms-client-request-id"),
+        client_request_id=clip(request.headers.get("x-ms-client-request-id"), CLIENT_ID_LENGTH),
     )
     with sessions() as session:
         session.add(entry)

@@ -5,16 +5,37 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 Description = Annotated[str | None, Field(max_length=1024)]
 Required = Annotated[str, Field(min_length=1, max_length=1024)]
+# An Azure region name; stored in a column of 90 characters, like names.
+Location = Annotated[str, Field(min_length=1, max_length=90)]
+
+
+def contains_nul(value: object) -> bool:
+    """Some string in ``value`` (a JSON document: dicts, lists, scalars) holds U+0000."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(item) for item in value)
+    return False
 
 
 class Body(BaseModel):
     # extra="ignore": clients may send back read-only fields they got from a GET
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000, and no name, path or description needs one
+        if contains_nul(data):
+            raise ValueError("strings may not contain NUL (U+0000) characters")
+        return data
 
     def given(self) -> dict[str, Any]:
         """The fields the client actually sent (PATCH merges only those), by wire name."""
@@ -30,7 +51,7 @@ class DescriptionProperties(Body):
 
 
 class StorageMoverPut(Body):
-    location: Required
+    location: Location
     tags: dict[str, str] | None = None
     properties: DescriptionProperties = Field(default_factory=lambda: DescriptionProperties())
 

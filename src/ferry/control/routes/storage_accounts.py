@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ferry.control.arm import (
     bad_request,
     check_resource_group,
+    check_subscription,
     conflict,
     list_page,
     not_found,
@@ -25,7 +26,7 @@ from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session, get_settings
 from ferry.control.models import Endpoint, EndpointStorageAccount, StorageAccount
 from ferry.control.resources import commit, endpoint_id, stamp_created, stamp_modified
-from ferry.control.schemas import Body, Required
+from ferry.control.schemas import Body, Location, Required
 from ferry.control.secrets import require_reference
 from ferry.control.settings import Settings
 from ferry.control.storage_accounts import (
@@ -54,7 +55,7 @@ class StorageAccountProperties(Body):
 
 
 class StorageAccountPut(Body):
-    location: Required
+    location: Location
     tags: dict[str, str] | None = None
     properties: StorageAccountProperties
 
@@ -142,6 +143,7 @@ def put_storage_account(
                 "letters and digits.",
                 target=account,
             )
+        check_subscription(subscription_id)
         check_resource_group(resource_group)
         row = StorageAccount(
             subscription_id=subscription_id,

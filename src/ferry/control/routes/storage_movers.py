@@ -14,6 +14,7 @@ from ferry.control.arm import (
     bad_request,
     check_name,
     check_resource_group,
+    check_subscription,
     envelope,
     list_page,
     page_request,
@@ -80,6 +81,7 @@ def put_storage_mover(
     row = find_mover(session, subscription_id, resource_group, mover)
     if row is None:
         check_name("storage mover", mover)
+        check_subscription(subscription_id)
         check_resource_group(resource_group)
         row = StorageMover(
             subscription_id=subscription_id,

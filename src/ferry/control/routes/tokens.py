@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from ferry.control.schemas import Body
 from ferry.control.tokens import Role, issue_token
 
 TOKENS = "/ferry/v1/tokens"
+MAX_TOKEN_ID = 2**31 - 1  # the id column is a 32-bit integer in PostgreSQL
 
 router = APIRouter(tags=["tokens"])
 
@@ -69,7 +70,7 @@ def list_tokens(
 
 @router.post(TOKENS + "/{token_id}/revoke")
 def revoke_token(
-    token_id: int,
+    token_id: Annotated[int, Path(ge=1, le=MAX_TOKEN_ID)],
     principal: Annotated[Principal, Depends(require_owner)],
     session: Annotated[Session, Depends(get_session)],
 ) -> dict[str, Any]:
