@@ -19,7 +19,7 @@ from ferry.storage.naming import is_partial_artifact
 
 # session fixtures: azurite, seaweedfs, samba (servers.py), postgres (pg_server.py), and the
 # Ferry control plane on SQLite and PostgreSQL (control_server.py)
-pytest_plugins = ("servers", "pg_server", "control_server")
+pytest_plugins = ("servers", "pg_server", "control_server", "agent_harness")
 
 
 @dataclass(frozen=True)

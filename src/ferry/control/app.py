@@ -10,9 +10,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ferry import __version__
 from ferry.control import db
+from ferry.control.agent_sweeper import AgentSweeper
 from ferry.control.arm import install_error_handlers
 from ferry.control.audit import install_audit
+from ferry.control.openapi import install_openapi
+from ferry.control.paths import ArmPathMiddleware
 from ferry.control.routes import (
+    agent_protocol,
     agents,
     audit_log,
     endpoints,
@@ -58,9 +62,13 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.scheduler = scheduler
         if settings.scheduler_interval_seconds is not None:
             scheduler.start()
+        sweeper = AgentSweeper(app.state.sessions, settings)
+        if settings.agent_sweep_interval_seconds is not None:
+            sweeper.start()
         try:
             yield
         finally:
+            await run_in_threadpool(sweeper.stop)
             await run_in_threadpool(scheduler.stop)
             engine.dispose()
 
@@ -72,7 +80,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_openapi(app)
     install_audit(app)
+    app.add_middleware(ArmPathMiddleware)  # outermost: routing and the audit see its path
     for module in (
         storage_movers,
         agents,
@@ -85,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
         audit_log,
         secret_routes,
         storage_accounts,
+        agent_protocol,
     ):
         app.include_router(module.router)
     return app

@@ -311,3 +311,87 @@ class AsyncOperation(Base):
     start_time: Mapped[dt.datetime]
     end_time: Mapped[dt.datetime | None]
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# --------------------------------------------------------------------------------------------
+# The agent protocol (ferry.control.agent_auth, ferry.control.leases)
+
+
+class AgentRegistration(Base):
+    """A registration an agent asked for; it grants nothing until an admin approves its code."""
+
+    __tablename__ = "agent_registrations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # sha256 of the normalized user code: the code itself is never stored
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    subscription_id: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    resource_group: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    storage_mover: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    agent_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), index=True
+    )
+
+
+class AgentIdentity(Base):
+    """An approved agent's public key; deleting the agent deletes it (and so revokes it)."""
+
+    __tablename__ = "agent_identities"
+
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+
+    agent: Mapped[Agent] = relationship()
+
+
+class AgentToken(Base):
+    """A short-lived agent token, stored only as its sha256 hash."""
+
+    __tablename__ = "agent_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class AgentNonce(Base):
+    """Nonces of signed agent requests seen within the timestamp window (replay guard)."""
+
+    __tablename__ = "agent_nonces"
+
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class JobRunLease(Base):
+    """An agent's time-limited hold on a job run (the whole run is one work unit for now)."""
+
+    __tablename__ = "job_run_leases"
+
+    job_run_id: Mapped[int] = mapped_column(
+        ForeignKey("job_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    lease_id: Mapped[str] = mapped_column(String(36), unique=True)
+    acquired_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+    job_run: Mapped[JobRun] = relationship()
+    agent: Mapped[Agent] = relationship()

@@ -13,6 +13,14 @@ DB_FILE_NAME = "ferry.db"
 ADMIN_TOKEN_FILE_NAME = "admin.token"  # noqa: S105 - a file name
 DEFAULT_SCHEDULER_INTERVAL = 30.0
 DEFAULT_MISFIRE_GRACE = 3600.0
+DEFAULT_REGISTRATION_TTL = 900.0  # 15 minutes to approve an agent's user code
+DEFAULT_AGENT_TOKEN_TTL = 600.0
+DEFAULT_AGENT_OFFLINE_AFTER = 90.0
+DEFAULT_AGENT_LEASE = 60.0
+DEFAULT_AGENT_SWEEP_INTERVAL = 5.0
+DEFAULT_SIGNATURE_WINDOW = 120.0
+DEFAULT_RUN_SAS_TTL = 3600.0
+DEFAULT_MAX_PENDING_REGISTRATIONS = 100
 
 
 def utc_now() -> dt.datetime:
@@ -39,6 +47,20 @@ class Settings:
     schedule_misfire_grace_seconds: float = DEFAULT_MISFIRE_GRACE
     # The current time (aware, UTC) for schedules; tests substitute a clock they move.
     clock: Callable[[], dt.datetime] = field(default=utc_now)
+    # Agents (seconds): how long an agent's user code waits for approval, how long an agent
+    # token lives, how long an agent may stay silent before it shows Offline, how long a job
+    # run's lease lasts without renewal, how far a signed request's timestamp may be from
+    # the server's time, and how long a run's container SAS is valid.
+    registration_ttl_seconds: float = DEFAULT_REGISTRATION_TTL
+    agent_token_ttl_seconds: float = DEFAULT_AGENT_TOKEN_TTL
+    agent_offline_after_seconds: float = DEFAULT_AGENT_OFFLINE_AFTER
+    agent_lease_seconds: float = DEFAULT_AGENT_LEASE
+    signature_window_seconds: float = DEFAULT_SIGNATURE_WINDOW
+    run_sas_ttl_seconds: float = DEFAULT_RUN_SAS_TTL
+    # Registrations waiting for approval at once (the unauthenticated route's only limit).
+    max_pending_registrations: int = DEFAULT_MAX_PENDING_REGISTRATIONS
+    # Seconds between sweeps for silent agents and expired leases; None: no sweeper.
+    agent_sweep_interval_seconds: float | None = DEFAULT_AGENT_SWEEP_INTERVAL
 
     def __post_init__(self) -> None:
         if self.page_size < 1:
@@ -49,6 +71,18 @@ class Settings:
             raise ValueError("scheduler_interval_seconds must be positive (None disables it)")
         if self.schedule_misfire_grace_seconds < 0:
             raise ValueError("schedule_misfire_grace_seconds must not be negative")
+        for name in (
+            "registration_ttl_seconds",
+            "agent_token_ttl_seconds",
+            "agent_offline_after_seconds",
+            "agent_lease_seconds",
+            "signature_window_seconds",
+            "run_sas_ttl_seconds",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.agent_sweep_interval_seconds is not None and self.agent_sweep_interval_seconds <= 0:
+            raise ValueError("agent_sweep_interval_seconds must be positive (None disables it)")
 
     @property
     def db_url(self) -> str:

@@ -317,6 +317,10 @@ class AzureBlobStore(Store):
                 self.call(path, self.container.get_container_properties)
             except NotFound:
                 return None
+            except PermissionDenied:
+                # a container SAS may not read the container's properties, but it lists
+                first = self.call(path, self.container.list_blobs, results_per_page=1)
+                self.call(path, lambda: next(iter(first.by_page()), None))
             return Entry("", _DIR)
         props = self.properties(self.key(path), path)
         if props is not None:

@@ -17,11 +17,13 @@ from ferry.control.arm import (
     envelope,
     list_page,
     page_request,
+    parent_not_found,
     require_api_version,
     resource_type,
 )
 from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session, get_settings
+from ferry.control.leases import wire_progress
 from ferry.control.models import JobDefinition, JobRun, utcnow
 from ferry.control.resources import (
     ACTIVE_RUN_STATES,
@@ -61,6 +63,7 @@ def render(run: JobRun) -> dict[str, Any]:
         "targetResourceId": snapshot.get("targetResourceId"),
         "targetProperties": snapshot.get("targetProperties"),
         "jobDefinitionProperties": snapshot.get("jobDefinitionProperties"),
+        **wire_progress(run),
     }
     if run.scheduled_execution_time is not None:
         properties["scheduledExecutionTime"] = run.scheduled_execution_time.isoformat()
@@ -70,8 +73,17 @@ def render(run: JobRun) -> dict[str, Any]:
 
 
 def load_definition(
-    session: Session, subscription: str, group: str, mover: str, project: str, name: str
+    session: Session,
+    subscription: str,
+    group: str,
+    mover: str,
+    project: str,
+    name: str,
+    *,
+    below: bool = False,
 ) -> JobDefinition:
+    """The job definition, locked; a 404 ResourceNotFound if it is missing, or
+    ParentResourceNotFound when the caller addresses something below it (its runs)."""
     parent = require_project(session, require_mover(session, subscription, group, mover), project)
     job = session.scalar(
         select(JobDefinition)
@@ -79,7 +91,7 @@ def load_definition(
         .with_for_update()
     )
     if job is None:
-        raise missing("job definition", name)
+        raise (parent_not_found if below else missing)("job definition", name)
     return job
 
 
@@ -215,7 +227,9 @@ def get_job_run(
     principal: Annotated[Principal, Depends(authorize_path)],
     session: Annotated[Session, Depends(get_session)],
 ) -> dict[str, Any]:
-    job = load_definition(session, subscription_id, resource_group, mover, project, job_definition)
+    job = load_definition(
+        session, subscription_id, resource_group, mover, project, job_definition, below=True
+    )
     run = session.scalar(
         select(JobRun).where(JobRun.job_definition_id == job.id, JobRun.key == job_run.lower())
     )
@@ -237,7 +251,9 @@ def list_job_runs(
     session: Annotated[Session, Depends(get_session)],
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> dict[str, Any]:
-    job = load_definition(session, subscription_id, resource_group, mover, project, job_definition)
+    job = load_definition(
+        session, subscription_id, resource_group, mover, project, job_definition, below=True
+    )
     return list_page(
         session,
         request,

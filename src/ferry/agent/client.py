@@ -1,0 +1,170 @@
+"""The agent's client of the control plane's agent protocol (ferry.control.routes
+.agent_protocol). Tokens come from requests signed with the agent key and are renewed before
+they expire; a refused token is renewed once, and a refused renewal means the agent was
+unregistered (AgentRevoked)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from ferry import __version__
+from ferry.agent.identity import Identity
+
+PREFIX = "/ferry/v1"
+TIMEOUT = 30.0
+RENEW_MARGIN = 60.0  # renew a token this many seconds before it expires
+
+
+class ProtocolError(Exception):
+    """The server refused a request; ``code`` is its error code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class Unreachable(Exception):
+    """The server could not be reached (the agent retries)."""
+
+
+class AgentRevoked(Exception):
+    """The server no longer knows this agent: it was unregistered."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    cancel_requested: bool
+
+
+class AgentClient:
+    def __init__(self, server: str, identity: Identity | None = None) -> None:
+        self.server = server.rstrip("/")
+        self.host = urlsplit(self.server).hostname or ""
+        self.identity = identity
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never show the token
+        return f"AgentClient({self.server!r})"
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _send(
+        self, method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None
+    ) -> requests.Response:
+        try:
+            response = requests.request(
+                method,
+                self.server + path,
+                json=body,
+                headers={"User-Agent": f"ferry-agent/{__version__}", **(headers or {})},
+                timeout=TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            raise Unreachable(f"cannot reach the Ferry server at {self.server}: {exc}") from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """An unauthenticated request; its JSON answer (None for 204)."""
+        response = self._send(method, PREFIX + path, body=body)
+        return response.json() if response.status_code != 204 else None
+
+    def authed(self, method: str, path: str, body: Any = None) -> Any:
+        """A request with the agent token; renews the token once if it is refused."""
+        for attempt in (1, 2):
+            token = self.token(force=attempt == 2)
+            try:
+                response = self._send(
+                    method, PREFIX + path, body=body, headers={"Authorization": f"Bearer {token}"}
+                )
+            except ProtocolError as exc:
+                if exc.status == 401 and attempt == 1:
+                    continue
+                if exc.status == 401:
+                    raise AgentRevoked(exc.message) from None
+                raise
+            return response.json() if response.status_code != 204 else None
+        raise AssertionError("unreachable")
+
+    def token(self, *, force: bool = False) -> str:
+        with self._lock:
+            if (
+                not force
+                and self._token is not None
+                and time.monotonic() < self._token_expires - RENEW_MARGIN
+            ):
+                return self._token
+            if self.identity is None:
+                raise AgentRevoked("this client has no agent key")
+            path = PREFIX + "/agent/token"
+            try:
+                answer = self._send("POST", path, headers=self.identity.sign("POST", path)).json()
+            except ProtocolError as exc:
+                if exc.status == 401:
+                    raise AgentRevoked(exc.message) from None
+                raise
+            self._token = str(answer["token"])
+            self._token_expires = time.monotonic() + float(answer["expiresIn"])
+            return self._token
+
+    # -- the protocol ----------------------------------------------------------------------
+
+    def heartbeat(self, facts: dict[str, Any], error: dict[str, str] | None) -> str:
+        answer = self.authed("POST", "/agent/heartbeat", {"facts": facts, "errorDetails": error})
+        return str(answer["agentStatus"])
+
+    def lease(self) -> dict[str, Any] | None:
+        answer: dict[str, Any] | None = self.authed("POST", "/agent/leases")
+        return answer
+
+    def progress(
+        self,
+        lease_id: str,
+        *,
+        status: str | None,
+        scan_status: str | None,
+        counters: dict[str, int] | None,
+    ) -> Progress:
+        answer = self.authed(
+            "POST",
+            f"/agent/leases/{lease_id}/progress",
+            {"status": status, "scanStatus": scan_status, "counters": counters},
+        )
+        return Progress(bool(answer["cancelRequested"]))
+
+    def complete(
+        self,
+        lease_id: str,
+        *,
+        status: str,
+        scan_status: str | None,
+        counters: dict[str, int] | None,
+        error: dict[str, str] | None,
+    ) -> str:
+        answer = self.authed(
+            "POST",
+            f"/agent/leases/{lease_id}/complete",
+            {"status": status, "scanStatus": scan_status, "counters": counters, "error": error},
+        )
+        return str(answer["status"])
+
+
+def _error(response: requests.Response) -> ProtocolError:
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        error = {}
+    code = str(error.get("code") or f"Http{response.status_code}")
+    message = str(error.get("message") or response.reason or "refused")
+    return ProtocolError(response.status_code, code, message)

@@ -1,0 +1,87 @@
+"""``ferry agent run``: heartbeats in one thread; in the main loop, lease a job run, run it,
+and look again. Unregistering the agent ends it: its next call is refused (AgentRevoked)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ferry.agent.client import AgentClient, AgentRevoked, ProtocolError, Unreachable
+from ferry.agent.facts import facts
+from ferry.agent.identity import AgentState, Identity
+from ferry.agent.runner import LeaseRunner, RunnerOptions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    heartbeat_interval: float = 30.0
+    poll_interval: float = 5.0
+    runner: RunnerOptions = field(default_factory=RunnerOptions)
+
+
+class Daemon:
+    def __init__(self, data_dir: Path, options: DaemonOptions) -> None:
+        self.state = AgentState.load(data_dir)
+        if not self.state.approved:
+            raise AgentRevoked(
+                "this agent's registration was not approved; run 'ferry agent register' again"
+            )
+        self.client = AgentClient(self.state.server, Identity.load(data_dir))
+        self.options = options
+        self.stop = threading.Event()
+        self.revoked: str | None = None
+        self.problem: dict[str, str] | None = None
+
+    def _revoke(self, message: str) -> None:
+        if self.revoked is None:
+            self.revoked = message
+        self.stop.set()
+
+    def _heartbeat_once(self) -> None:
+        try:
+            self.client.heartbeat(facts(self.client.host), self.problem)
+        except Unreachable as exc:
+            log.warning("heartbeat failed: %s", exc)
+        except ProtocolError as exc:
+            log.warning("heartbeat refused: %s", exc)
+
+    def _heartbeats(self) -> None:
+        while not self.stop.wait(self.options.heartbeat_interval):
+            try:
+                self._heartbeat_once()
+            except AgentRevoked as exc:
+                self._revoke(str(exc))
+
+    def run(self) -> None:
+        """Work until stopped; raises AgentRevoked when the server refuses this agent."""
+        self.client.token()  # fail fast when the agent is not (or no longer) registered
+        self._heartbeat_once()
+        beats = threading.Thread(target=self._heartbeats, name="ferry-heartbeat", daemon=True)
+        beats.start()
+        try:
+            while not self.stop.is_set():
+                try:
+                    lease = self.client.lease()
+                except Unreachable as exc:
+                    log.warning("cannot ask for work: %s", exc)
+                    lease = None
+                if lease is None:
+                    self.stop.wait(self.options.poll_interval)
+                    continue
+                runner = LeaseRunner(self.client, lease, self.options.runner, self.stop)
+                outcome = runner.execute()
+                log.info("run %s ended: %s", lease["run"]["name"], outcome.status)
+                if outcome.status != "LeaseLost":
+                    self.problem = outcome.problem
+                    self._heartbeat_once()
+        except AgentRevoked as exc:
+            self._revoke(str(exc))
+        finally:
+            self.stop.set()
+            beats.join(self.options.heartbeat_interval + 5)
+        if self.revoked is not None:
+            raise AgentRevoked(self.revoked)

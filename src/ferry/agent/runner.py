@@ -1,0 +1,160 @@
+"""One leased job run: open the stores with the credentials the lease carries (in memory
+only), run the engine, report progress every ``progress_interval`` seconds (which renews the
+lease), cancel the engine when the run is stopped or the lease is lost, and complete it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from ferry.agent.client import AgentClient, ProtocolError, Unreachable
+from ferry.engine.plan import CopyMode
+from ferry.engine.run import CopyRun, Phase, RunOptions, RunStatus, RunSummary
+from ferry.engine.transfer import Integrity, TransferSettings
+from ferry.storage.base import Store
+from ferry.storage.errors import StorageError
+from ferry.storage.url import open_store
+
+log = logging.getLogger(__name__)
+
+INTEGRITY = {
+    "SaveFileMD5": Integrity.SAVE,
+    "SaveVerifyFileMD5": Integrity.VERIFY,
+}
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    progress_interval: float = 1.0
+    bwlimit: float | None = None  # bytes per second for the agent's runs; None: unlimited
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # Succeeded | Failed | Canceled | LeaseLost
+    problem: dict[str, str] | None = None  # errorDetails for the agent when it cannot work
+
+
+def _counters(run: CopyRun) -> dict[str, int]:
+    job_run = run.progress().counters.as_job_run()
+    return {k: v for k, v in job_run.items() if not k.endswith("Deleted")}
+
+
+def _open(side: dict[str, Any]) -> Store:
+    return open_store(str(side["address"]), env=dict(side.get("env") or {}))
+
+
+class LeaseRunner:
+    def __init__(
+        self,
+        client: AgentClient,
+        lease: dict[str, Any],
+        options: RunnerOptions,
+        stop: threading.Event,
+    ) -> None:
+        self.client = client
+        self.lease = lease
+        self.lease_id = str(lease["leaseId"])
+        self.options = options
+        self.stop = stop
+
+    def execute(self) -> Outcome:
+        run_info = self.lease["run"]
+        try:
+            source = _open(self.lease["source"])
+            target = _open(self.lease["target"])
+        except (StorageError, ValueError) as exc:
+            message = f"cannot open the endpoints of run {run_info['name']}: {exc}"
+            self._complete(
+                "Failed", None, None, {"code": "EndpointUnreachable", "message": message}
+            )
+            return Outcome("Failed", {"code": "EndpointUnreachable", "message": message})
+        options = RunOptions(
+            mode=CopyMode.MIRROR if run_info.get("copyMode") == "Mirror" else CopyMode.ADDITIVE,
+            run_id=str(run_info["name"]),
+            bwlimit=self.options.bwlimit,
+            transfer=TransferSettings(
+                integrity=INTEGRITY.get(
+                    str(run_info.get("dataIntegrityValidation")), Integrity.NONE
+                )
+            ),
+        )
+        engine = CopyRun(source, target, options)
+        result: list[RunSummary] = []
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                result.append(engine.run())
+            except BaseException as exc:  # reported below; the thread must not die silently
+                failure.append(exc)
+
+        worker = threading.Thread(target=work, name=f"ferry-run-{options.run_id}", daemon=True)
+        worker.start()
+        canceling = False
+        lost = False
+        while worker.is_alive():
+            worker.join(self.options.progress_interval)
+            if self.stop.is_set() and not engine.canceled:
+                engine.cancel()  # the agent is stopping: the lease expires, the run is redone
+            scanning = engine.progress().phase is Phase.SCANNING
+            status = "Canceling" if canceling else "Running"
+            try:
+                answer = self.client.progress(
+                    self.lease_id,
+                    status=status,
+                    scan_status="Scanning" if scanning else "Completed",
+                    counters=_counters(engine),
+                )
+            except Unreachable as exc:
+                log.warning("progress not reported: %s", exc)
+                continue
+            except ProtocolError as exc:
+                if exc.code == "LeaseLost":
+                    log.warning("lost the lease of run %s; stopping it", options.run_id)
+                    engine.cancel()
+                    lost = True
+                    continue
+                raise
+            if answer.cancel_requested and not canceling:
+                log.info("run %s: stop requested", options.run_id)
+                engine.cancel()
+                canceling = True
+                self.client.progress(
+                    self.lease_id, status="Canceling", scan_status=None, counters=None
+                )
+        if lost or (self.stop.is_set() and not canceling):
+            return Outcome("LeaseLost")
+        counters = _counters(engine)
+        if failure:
+            message = f"run {options.run_id} could not run: {failure[0]}"
+            setup = {"code": "RunSetupFailed", "message": message}
+            self._complete("Failed", None, counters, setup)
+            return Outcome("Failed", setup)
+        summary = result[0]
+        if summary.status is RunStatus.CANCELED:
+            return Outcome(self._complete("Canceled", None, counters, None))
+        error: dict[str, str] | None = None
+        if summary.status is RunStatus.FAILED:
+            first = summary.errors[0] if summary.errors else ""
+            detail = f"; first error: {first}" if first else ""
+            error = {
+                "code": "ItemsFailed",
+                "message": f"{summary.counters.items_failed} item(s) failed{detail}. See the "
+                "agent's copy log for each item.",
+            }
+        final = "Succeeded" if summary.status is RunStatus.SUCCEEDED else "Failed"
+        return Outcome(self._complete(final, "Completed", counters, error))
+
+    def _complete(
+        self,
+        status: str,
+        scan_status: str | None,
+        counters: dict[str, int] | None,
+        error: dict[str, str] | None,
+    ) -> str:
+        return self.client.complete(
+            self.lease_id, status=status, scan_status=scan_status, counters=counters, error=error
+        )

@@ -1,0 +1,52 @@
+"""A thread of each server that, every ``Settings.agent_sweep_interval_seconds``, returns the
+runs of expired leases to the queue, marks agents silent past
+``Settings.agent_offline_after_seconds`` Offline, and drops used nonces and expired agent
+tokens. Every step is an idempotent update, so replicas may sweep the same database."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ferry.control import leases
+from ferry.control.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class AgentSweeper:
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sweep_once(self) -> None:
+        with self.sessions() as session:
+            leases.sweep(
+                session,
+                offline_after=self.settings.agent_offline_after_seconds,
+                # a timestamp is good for the window on either side of the server's time
+                nonce_window=2 * self.settings.signature_window_seconds,
+            )
+
+    def start(self) -> None:
+        interval = self.settings.agent_sweep_interval_seconds
+        assert interval is not None
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.sweep_once()
+                except Exception:
+                    log.exception("the agent sweep failed; trying again in %s s", interval)
+
+        self._thread = threading.Thread(target=loop, name="ferry-agent-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)

@@ -1,0 +1,266 @@
+"""The agent protocol: Ferry's own API beside the ARM one, always agent-initiated.
+
+Unauthenticated: asking for a registration and polling it. Admin token: approving a user
+code. Signed with the agent key: getting an agent token. Agent token: heartbeat, leasing a
+job run, progress (which renews the lease) and completion."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import Field
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ferry.control import leases, registrations
+from ferry.control.agent_auth import AgentPrincipal, authenticate_agent, issue_agent_token
+from ferry.control.arm import ArmError, check_name, check_resource_group, conflict
+from ferry.control.auth import Principal, authenticate
+from ferry.control.credentials import CredentialError, store_access
+from ferry.control.deps import get_session, get_settings
+from ferry.control.models import Agent, AgentIdentity, AgentRegistration, JobRunLease, utcnow
+from ferry.control.resources import agent_id, job_run_id
+from ferry.control.routes.agents import render as render_agent
+from ferry.control.schemas import Body
+from ferry.control.settings import Settings
+
+PREFIX = "/ferry/v1"
+REGISTRATIONS = PREFIX + "/agentRegistrations"
+AGENT = PREFIX + "/agent"
+Name = Annotated[str, Field(min_length=1, max_length=90)]
+
+router = APIRouter(tags=["agent protocol"])
+Session_ = Annotated[Session, Depends(get_session)]
+Settings_ = Annotated[Settings, Depends(get_settings)]
+Agent_ = Annotated[AgentPrincipal, Depends(authenticate_agent)]
+
+
+class RegistrationRequest(Body):
+    public_key: Annotated[str, Field(min_length=1, max_length=64)]
+    subscription_id: Name
+    resource_group: Name
+    storage_mover: Name
+    agent_name: Name
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+class Approval(Body):
+    user_code: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class ErrorDetails(Body):
+    code: Annotated[str, Field(max_length=100)]
+    message: Annotated[str, Field(max_length=2000)]
+
+
+class Heartbeat(Body):
+    facts: dict[str, Any] = Field(default_factory=dict)
+    error_details: ErrorDetails | None = None
+
+
+class ProgressReport(Body):
+    status: Annotated[str | None, Field(max_length=30)] = None
+    scan_status: Annotated[str | None, Field(max_length=30)] = None
+    counters: dict[str, int] | None = None
+
+
+class Completion(ProgressReport):
+    status: Annotated[str, Field(max_length=30)]
+    error: dict[str, str] | None = None
+
+
+def _registration_view(registration: AgentRegistration) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": registration.id,
+        "status": registrations.current_status(registration),
+        "storageMover": registration.storage_mover,
+        "agentName": registration.agent_name,
+        "expiresAt": registration.expires_at.isoformat(),
+    }
+    return view
+
+
+@router.post(REGISTRATIONS, status_code=201)
+def request_registration(
+    body: RegistrationRequest, session: Session_, settings: Settings_
+) -> dict[str, Any]:
+    check_name("agent", body.agent_name)
+    check_name("storage mover", body.storage_mover)
+    check_resource_group(body.resource_group)
+    registration, code = registrations.create(
+        session,
+        public_key=body.public_key,
+        subscription=body.subscription_id,
+        resource_group=body.resource_group,
+        mover=body.storage_mover,
+        agent_name=body.agent_name,
+        facts=body.facts,
+        ttl_seconds=settings.registration_ttl_seconds,
+        max_pending=settings.max_pending_registrations,
+    )
+    return {**_registration_view(registration), "userCode": registrations.shown_code(code)}
+
+
+@router.get(REGISTRATIONS + "/{registration_id}")
+def get_registration(registration_id: str, session: Session_) -> dict[str, Any]:
+    registration = session.get(AgentRegistration, registration_id)
+    if registration is None:
+        raise ArmError(
+            404, "RegistrationNotFound", f"There is no agent registration '{registration_id}'."
+        )
+    return _registration_view(registration)
+
+
+@router.post(REGISTRATIONS + "/approve")
+def approve_registration(
+    body: Approval,
+    principal: Annotated[Principal, Depends(authenticate)],
+    session: Session_,
+) -> dict[str, Any]:
+    agent = registrations.approve(session, body.user_code, principal)
+    return render_agent(agent)
+
+
+@router.post(AGENT + "/token")
+def agent_token(request: Request, session: Session_, settings: Settings_) -> dict[str, Any]:
+    token, expires = issue_agent_token(request, session, settings)
+    return {
+        "token": token,
+        "expiresOn": expires.isoformat(),
+        "expiresIn": int(settings.agent_token_ttl_seconds),
+    }
+
+
+@router.get(AGENT)
+def agent_self(principal: Agent_, session: Session_) -> dict[str, Any]:
+    agent = session.get(Agent, principal.agent_id)
+    assert agent is not None  # the token's row joins the agent
+    return render_agent(agent)
+
+
+@router.post(AGENT + "/heartbeat")
+def heartbeat(body: Heartbeat, principal: Agent_, session: Session_) -> dict[str, Any]:
+    agent = session.get(Agent, principal.agent_id, with_for_update=True)
+    assert agent is not None
+    now = utcnow()
+    properties = {**agent.properties, **registrations.facts_of(body.facts)}
+    properties["lastStatusUpdate"] = now.isoformat()
+    if body.error_details is not None:
+        properties["errorDetails"] = body.error_details.model_dump()
+        agent.agent_status = "RequiresAttention"
+    else:
+        properties.pop("errorDetails", None)
+        busy = leases.holds_lease(session, agent.id)
+        agent.agent_status = "Executing" if busy else "Online"
+    agent.properties = properties
+    identity = session.get(AgentIdentity, agent.id)
+    if identity is not None:
+        identity.last_seen_at = now
+    session.commit()
+    return {"agentStatus": agent.agent_status, "agentResourceId": agent_id(agent)}
+
+
+def _lease_view(session: Session, lease: JobRunLease, settings: Settings) -> dict[str, Any]:
+    run = lease.job_run
+    job = run.job_definition
+    definition = run.properties.get("jobDefinitionProperties") or {}
+    mode = str(definition.get("copyMode", job.copy_mode))
+    ttl = dt.timedelta(seconds=settings.run_sas_ttl_seconds)
+    source = store_access(
+        session, job.source, job.source_subpath, role="source", copy_mode=mode, sas_ttl=ttl
+    )
+    target = store_access(
+        session, job.target, job.target_subpath, role="target", copy_mode=mode, sas_ttl=ttl
+    )
+    return {
+        "leaseId": lease.lease_id,
+        "expiresAt": lease.expires_at.isoformat(),
+        "leaseSeconds": settings.agent_lease_seconds,
+        "run": {
+            "name": run.name,
+            "id": job_run_id(run),
+            "copyMode": mode,
+            "dataIntegrityValidation": definition.get("dataIntegrityValidation", "None"),
+            "sourceName": run.properties.get("sourceName"),
+            "targetName": run.properties.get("targetName"),
+        },
+        "source": source.wire(),
+        "target": target.wire(),
+    }
+
+
+@router.post(AGENT + "/leases", responses={204: {"description": "No work."}})
+def take_lease(principal: Agent_, session: Session_, settings: Settings_) -> Any:
+    agent = session.get(Agent, principal.agent_id)
+    assert agent is not None
+    try:
+        lease = leases.acquire(session, agent, settings.agent_lease_seconds)
+    except IntegrityError:  # another agent took the same run first (SQLite)
+        session.rollback()
+        return Response(status_code=204)
+    if lease is None:
+        session.rollback()
+        return Response(status_code=204)
+    try:
+        view = _lease_view(session, lease, settings)
+    except CredentialError as exc:
+        leases.complete(
+            session,
+            lease,
+            status="Failed",
+            scan_status=None,
+            counters=None,
+            error={"code": "CredentialsUnavailable", "message": str(exc)},
+        )
+        session.commit()
+        return Response(status_code=204)
+    session.commit()
+    return view
+
+
+def _lease(session: Session, principal: AgentPrincipal, lease_id: str) -> JobRunLease:
+    try:
+        return leases.find_lease(session, principal.agent_id, lease_id)
+    except leases.LeaseLost as exc:
+        raise conflict("LeaseLost", str(exc), target=lease_id) from None
+
+
+@router.post(AGENT + "/leases/{lease_id}/progress")
+def report_progress(
+    lease_id: str, body: ProgressReport, principal: Agent_, session: Session_, settings: Settings_
+) -> dict[str, Any]:
+    lease = _lease(session, principal, lease_id)
+    cancel = leases.report(
+        session,
+        lease,
+        settings.agent_lease_seconds,
+        status=body.status,
+        scan_status=body.scan_status,
+        counters=body.counters,
+    )
+    expires = lease.expires_at.isoformat()
+    session.commit()
+    return {"cancelRequested": cancel, "expiresAt": expires}
+
+
+@router.post(AGENT + "/leases/{lease_id}/complete")
+def complete_lease(
+    lease_id: str, body: Completion, principal: Agent_, session: Session_
+) -> dict[str, Any]:
+    lease = _lease(session, principal, lease_id)
+    try:
+        run = leases.complete(
+            session,
+            lease,
+            status=body.status,
+            scan_status=body.scan_status,
+            counters=body.counters,
+            error=body.error,
+        )
+    except ValueError as exc:
+        raise ArmError(400, "InvalidRunStatus", str(exc), target="status") from None
+    status = run.status
+    session.commit()
+    return {"status": status}
