@@ -477,3 +477,26 @@ def test_names_windows_forbids_are_unsupported_and_nothing_else_is_touched(
     assert sorted(os.listdir(root / "dir")) == ["fine.txt"]
     assert (root / "ok.txt").read_bytes() == b"ok"
     source.close()
+
+
+@pytest.mark.parametrize("size", [4096, 3 << 20], ids=["small", "several-reads"])
+def test_a_file_that_did_not_change_is_not_reported_changed(
+    request: pytest.FixtureRequest, samba: Samba, size: int
+) -> None:
+    """Samba makes up a creation time from the earliest of a file's times where the file
+    system keeps none, so reading a file whose access time is older than its write time
+    moves its creation time. That is no change of the file: it must not be copied twice."""
+    store = smb_store(request, "unchanged")
+    store.ensure_root()
+    path = on_disk(samba, store) / "old-atime.bin"
+    path.write_bytes(os.urandom(size))
+    os.utime(path, ns=(1_600_000_000_000_000_000, 1_700_000_000_000_000_000))
+    os.chown(path, samba.uid, samba.gid)
+    with store.open_read("old-atime.bin") as handle:
+        assert len(handle.read_at(0, size)) == size
+        assert not handle.changed()
+    if size > 1 << 20:  # a small file was read whole, with its times, in one request
+        with store.open_read("old-atime.bin") as handle:
+            handle.read_at(0, 10)
+            path.write_bytes(b"changed behind our back")
+            assert handle.changed()

@@ -111,7 +111,7 @@ class SmbReadHandle(ReadHandle):
             raise store.error(opened.status, path, "open")
         self._file_id, times, attributes = req.create_result(opened)
         self._open = True
-        self._times = (times[0], times[2], times[2], times[3])
+        self._times = (times[2], times[3])  # write time and size, as times_of gives them
         self.entry = req.entry_of(path, times, attributes)
         if attributes & REPARSE_POINT:
             self.close()
@@ -124,7 +124,9 @@ class SmbReadHandle(ReadHandle):
         size = times[3]
         self._whole = self._head is not None and len(self._head) >= size
         self._settled = (
-            self._whole and not after.status and req.times_of(req.output_buffer(after)) == times
+            self._whole
+            and not after.status
+            and req.times_of(req.output_buffer(after)) == self._times
         )
 
     def read_at(self, offset: int, size: int) -> bytes:

@@ -424,8 +424,10 @@ def first_failure(replies: Sequence[Reply]) -> int:
     return next((r.status for r in replies if r.status), 0)
 
 
-def times_of(info: bytes) -> tuple[int, int, int, int]:
-    """(creation, write, write, end of file) of FILE_NETWORK_OPEN_INFORMATION, comparable with
-    the times of a CREATE reply (whose access time changes as the file is read)."""
-    created, _accessed, written, _changed, _allocated, size, _attributes = _TIMES.unpack_from(info)
-    return created, written, written, size
+def times_of(info: bytes) -> tuple[int, int]:
+    """(write time, end of file) of FILE_NETWORK_OPEN_INFORMATION: what tells whether a file
+    changed while it was read. Not the access time, which the read itself changes, nor the
+    creation time, which Samba derives from the earliest of the file's times where the file
+    system keeps none, so that it moves when a read updates the access time."""
+    _created, _accessed, written, _changed, _allocated, size, _attributes = _TIMES.unpack_from(info)
+    return written, size
