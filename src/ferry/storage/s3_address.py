@@ -141,6 +141,7 @@ def connect(address: str, env: Mapping[str, str]) -> S3Connection:
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
+    from botocore.handlers import add_expect_header
 
     bucket, prefix = parse_address(address)
     endpoint = endpoint_from(env)
@@ -210,6 +211,11 @@ def connect(address: str, env: Mapping[str, str]) -> S3Connection:
             verify=env.get("AWS_CA_BUNDLE") or None,
             config=config,
         )
+        # botocore sends every PUT body with "Expect: 100-continue" and waits for the
+        # server's go-ahead: one more round trip per object, a third of the time of a small
+        # file. Ferry's bodies are at most one part, so sending them at once costs little
+        # even when the server refuses one.
+        client.meta.events.unregister("before-call.s3", add_expect_header)
     except InvalidAddress:
         raise
     except BotoCoreError as exc:
