@@ -21,8 +21,9 @@ $(SERVERS_STAMP): package.json package-lock.json scripts/install-test-servers.sh
 
 test-servers: $(SERVERS_STAMP)
 
+# the control plane and one local agent (ferry up); `ferry demo` still copies a sample tree
 run: $(STAMP)
-	$(BIN)/ferry demo
+	$(BIN)/ferry up
 
 test: lint typecheck unit
 

@@ -35,7 +35,7 @@ def agent_ferry(
 ) -> Iterator[Ferry]:
     backend: str = request.param
     data_dir = tmp_path_factory.mktemp(f"ferry-agents-{backend}")
-    url = request.getfixturevalue("pg_database_url") if backend == "postgresql" else None
+    url = request.getfixturevalue("pg_databases")() if backend == "postgresql" else None
     settings = Settings(
         data_dir=data_dir,
         database_url=url,
@@ -123,13 +123,13 @@ class AgentProcess:
         out, err = process.communicate(timeout=30)
         assert process.returncode == 0, out + err
 
-    def run(self, *extra: str) -> subprocess.Popen[str]:
+    def run(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         self.process = subprocess.Popen(
             ferry_cmd("agent", "run", "--data-dir", self.data_dir, *AGENT_FLAGS, *extra),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=ferry_env(self.home),
+            env={**ferry_env(self.home), **(env or {})},
         )
         return self.process
 

@@ -12,7 +12,7 @@ import glob
 import os
 import secrets
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,15 +146,29 @@ def postgres(servers_dir: Path) -> Iterator[Postgres]:
 
 
 @pytest.fixture(scope="session")
-def pg_database_url(postgres: Postgres) -> Iterator[str]:
-    """A new, empty database for this test session, dropped at the end."""
+def pg_databases(postgres: Postgres) -> Iterator[Callable[[], str]]:
+    """Makes new, empty databases (one per caller: each server fixture has its own master key
+    and schema state), all dropped at the end of the session."""
     import psycopg
 
-    name = "ferry_test_" + secrets.token_hex(6)
-    with psycopg.connect(postgres.admin_conninfo(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    made: list[str] = []
+
+    def create() -> str:
+        name = "ferry_test_" + secrets.token_hex(6)
+        with psycopg.connect(postgres.admin_conninfo(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return postgres.url(name)
+
     try:
-        yield postgres.url(name)
+        yield create
     finally:
         with psycopg.connect(postgres.admin_conninfo(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in made:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database_url(pg_databases: Callable[[], str]) -> str:
+    """A new, empty database for the control-plane server fixture of this session."""
+    return pg_databases()

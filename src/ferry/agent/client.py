@@ -59,13 +59,20 @@ class AgentClient:
     # -- transport -------------------------------------------------------------------------
 
     def _send(
-        self, method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
     ) -> requests.Response:
         try:
             response = requests.request(
                 method,
                 self.server + path,
                 json=body,
+                data=data,
                 headers={"User-Agent": f"ferry-agent/{__version__}", **(headers or {})},
                 timeout=TIMEOUT,
             )
@@ -80,14 +87,16 @@ class AgentClient:
         response = self._send(method, PREFIX + path, body=body)
         return response.json() if response.status_code != 204 else None
 
-    def authed(self, method: str, path: str, body: Any = None) -> Any:
-        """A request with the agent token; renews the token once if it is refused."""
+    def authed(self, method: str, path: str, body: Any = None, data: bytes | None = None) -> Any:
+        """A request with the agent token (a JSON ``body`` or raw ``data``); renews the
+        token once if it is refused."""
         for attempt in (1, 2):
             token = self.token(force=attempt == 2)
+            headers = {"Authorization": f"Bearer {token}"}
+            if data is not None:
+                headers["Content-Type"] = "application/octet-stream"
             try:
-                response = self._send(
-                    method, PREFIX + path, body=body, headers={"Authorization": f"Bearer {token}"}
-                )
+                response = self._send(method, PREFIX + path, body=body, headers=headers, data=data)
             except ProtocolError as exc:
                 if exc.status == 401 and attempt == 1:
                     continue
@@ -120,9 +129,12 @@ class AgentClient:
 
     # -- the protocol ----------------------------------------------------------------------
 
-    def heartbeat(self, facts: dict[str, Any], error: dict[str, str] | None) -> str:
-        answer = self.authed("POST", "/agent/heartbeat", {"facts": facts, "errorDetails": error})
-        return str(answer["agentStatus"])
+    def heartbeat(self, facts: dict[str, Any], error: dict[str, str] | None) -> dict[str, Any]:
+        """The server's answer: agentStatus, agentResourceId, uploadLimitSchedule."""
+        answer: dict[str, Any] = self.authed(
+            "POST", "/agent/heartbeat", {"facts": facts, "errorDetails": error}
+        )
+        return answer
 
     def lease(self) -> dict[str, Any] | None:
         answer: dict[str, Any] | None = self.authed("POST", "/agent/leases")
@@ -142,6 +154,13 @@ class AgentClient:
             {"status": status, "scanStatus": scan_status, "counters": counters},
         )
         return Progress(bool(answer["cancelRequested"]))
+
+    def ship_copy_log(self, lease_id: str, offset: int, chunk: bytes) -> int:
+        """Append ``chunk`` at ``offset`` of the lease's copy log; the stored size."""
+        answer = self.authed(
+            "POST", f"/agent/leases/{lease_id}/copyLog?offset={offset}", data=chunk
+        )
+        return int(answer["size"])
 
     def complete(
         self,

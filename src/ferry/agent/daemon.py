@@ -8,10 +8,12 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ferry.agent.bandwidth import UploadLimits
 from ferry.agent.client import AgentClient, AgentRevoked, ProtocolError, Unreachable
 from ferry.agent.facts import facts
 from ferry.agent.identity import AgentState, Identity
 from ferry.agent.runner import LeaseRunner, RunnerOptions
+from ferry.agent.unit_runner import UnitRunner
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ class Daemon:
             )
         self.client = AgentClient(self.state.server, Identity.load(data_dir))
         self.options = options
+        self.copy_logs = data_dir / "copylogs"
+        self.limits = UploadLimits()  # the uploadLimitSchedule of the latest heartbeat or lease
         self.stop = threading.Event()
         self.revoked: str | None = None
         self.problem: dict[str, str] | None = None
@@ -43,7 +47,8 @@ class Daemon:
 
     def _heartbeat_once(self) -> None:
         try:
-            self.client.heartbeat(facts(self.client.host), self.problem)
+            answer = self.client.heartbeat(facts(self.client.host), self.problem)
+            self.limits.update(answer.get("uploadLimitSchedule"))
         except Unreachable as exc:
             log.warning("heartbeat failed: %s", exc)
         except ProtocolError as exc:
@@ -72,7 +77,20 @@ class Daemon:
                 if lease is None:
                     self.stop.wait(self.options.poll_interval)
                     continue
-                runner = LeaseRunner(self.client, lease, self.options.runner, self.stop)
+                if "unit" in lease:  # a work unit of a pool run
+                    unit = UnitRunner(self.client, lease, self.options.runner, self.stop)
+                    outcome = unit.execute()
+                    log.info("unit %r ended: %s", lease["unit"]["path"], outcome.status)
+                    continue
+                self.limits.update(lease.get("uploadLimitSchedule"))
+                runner = LeaseRunner(
+                    self.client,
+                    lease,
+                    self.options.runner,
+                    self.stop,
+                    limits=self.limits,
+                    copy_logs=self.copy_logs,
+                )
                 outcome = runner.execute()
                 log.info("run %s ended: %s", lease["run"]["name"], outcome.status)
                 if outcome.status != "LeaseLost":

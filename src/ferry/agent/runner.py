@@ -1,15 +1,20 @@
 """One leased job run: open the stores with the credentials the lease carries (in memory
 only), run the engine, report progress every ``progress_interval`` seconds (which renews the
-lease), cancel the engine when the run is stopped or the lease is lost, and complete it."""
+lease), cancel the engine when the run is stopped or the lease is lost, and complete it.
+The data stream follows the agent's upload-limit schedule (a 0-Mbps window pauses it: status
+PausedByBandwidthManagement); the copy log is shipped to the control plane as it grows."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ferry.agent.bandwidth import UploadLimits
 from ferry.agent.client import AgentClient, ProtocolError, Unreachable
+from ferry.agent.copylog_ship import CopyLogShipper
 from ferry.engine.plan import CopyMode
 from ferry.engine.run import CopyRun, Phase, RunOptions, RunStatus, RunSummary
 from ferry.engine.transfer import Integrity, TransferSettings
@@ -53,12 +58,18 @@ class LeaseRunner:
         lease: dict[str, Any],
         options: RunnerOptions,
         stop: threading.Event,
+        *,
+        limits: UploadLimits | None = None,
+        copy_logs: Path | None = None,
     ) -> None:
         self.client = client
         self.lease = lease
         self.lease_id = str(lease["leaseId"])
         self.options = options
         self.stop = stop
+        self.limits = limits or UploadLimits(lease.get("uploadLimitSchedule"))
+        self.copy_logs = copy_logs
+        self.shipper: CopyLogShipper | None = None
 
     def execute(self) -> Outcome:
         run_info = self.lease["run"]
@@ -74,14 +85,18 @@ class LeaseRunner:
         options = RunOptions(
             mode=CopyMode.MIRROR if run_info.get("copyMode") == "Mirror" else CopyMode.ADDITIVE,
             run_id=str(run_info["name"]),
-            bwlimit=self.options.bwlimit,
+            bwlimit=self.limits.rate(self.options.bwlimit),
             transfer=TransferSettings(
                 integrity=INTEGRITY.get(
                     str(run_info.get("dataIntegrityValidation")), Integrity.NONE
                 )
             ),
         )
-        engine = CopyRun(source, target, options)
+        if self.copy_logs is not None:
+            self.shipper = CopyLogShipper(
+                self.client, self.lease_id, options.run_id, self.copy_logs
+            )
+        engine = CopyRun(source, target, options, self.shipper.log if self.shipper else None)
         result: list[RunSummary] = []
         failure: list[BaseException] = []
 
@@ -100,7 +115,9 @@ class LeaseRunner:
             if self.stop.is_set() and not engine.canceled:
                 engine.cancel()  # the agent is stopping: the lease expires, the run is redone
             scanning = engine.progress().phase is Phase.SCANNING
-            status = "Canceling" if canceling else "Running"
+            status = "Canceling" if canceling else self._pace(engine)
+            if self.shipper is not None:
+                self.shipper.ship()
             try:
                 answer = self.client.progress(
                     self.lease_id,
@@ -126,6 +143,8 @@ class LeaseRunner:
                     self.lease_id, status="Canceling", scan_status=None, counters=None
                 )
         if lost or (self.stop.is_set() and not canceling):
+            if self.shipper is not None:
+                self.shipper.close()  # the lease is gone: the log stays local
             return Outcome("LeaseLost")
         counters = _counters(engine)
         if failure:
@@ -148,6 +167,14 @@ class LeaseRunner:
         final = "Succeeded" if summary.status is RunStatus.SUCCEEDED else "Failed"
         return Outcome(self._complete(final, "Completed", counters, error))
 
+    def _pace(self, engine: CopyRun) -> str:
+        """Hold the data stream to the limit in force now; the status to report."""
+        rate = self.limits.rate(self.options.bwlimit)
+        if rate != engine.bucket.rate:
+            log.info("run %s: data rate now %s B/s", engine.run_id, rate)
+            engine.bucket.set_rate(rate)
+        return "PausedByBandwidthManagement" if rate == 0 else "Running"
+
     def _complete(
         self,
         status: str,
@@ -155,6 +182,8 @@ class LeaseRunner:
         counters: dict[str, int] | None,
         error: dict[str, str] | None,
     ) -> str:
+        if self.shipper is not None:
+            self.shipper.finish()  # the whole copy log is on the server before the run ends
         return self.client.complete(
             self.lease_id, status=status, scan_status=scan_status, counters=counters, error=error
         )

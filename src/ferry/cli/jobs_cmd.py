@@ -3,6 +3,8 @@ as ``az storage-mover job-definition`` and ``job-run``."""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import click
@@ -78,6 +80,9 @@ def job_path(api: Api, mover: str, project: str, name: str, *rest: str) -> str:
 @click.option("--source-subpath", metavar="PATH", help="A subpath of the source.")
 @click.option("--target-subpath", metavar="PATH", help="A subpath of the target.")
 @click.option("--agent-name", metavar="AGENT", help="The agent that runs the job.")
+@click.option(
+    "--agent-pool-name", metavar="POOL", help="The agent pool whose agents share the job."
+)
 @click.option("--job-type", type=click.Choice(["OnPremToCloud", "CloudToCloud"]))
 @click.option("--data-integrity-validation", type=INTEGRITY)
 @click.option("--preserve-permissions/--no-preserve-permissions", default=None)
@@ -93,6 +98,7 @@ def create(api: Api, mover: str, project: str, name: str, **options: Any) -> Non
         "source_subpath": "sourceSubpath",
         "target_subpath": "targetSubpath",
         "agent_name": "agentName",
+        "agent_pool_name": "agentPoolName",
         "job_type": "jobType",
         "data_integrity_validation": "dataIntegrityValidation",
         "preserve_permissions": "preservePermissions",
@@ -224,3 +230,37 @@ def run_list(api: Api, mover: str, project: str, job_name: str) -> None:
     """List the runs of a job definition."""
     path = job_path(api, mover, project, job_name, "jobRuns")
     api.show_list(api.client.list(path), RUN_COLUMNS)
+
+
+@run.command("logs")
+@MOVER_OPTION
+@PROJECT_OPTION
+@JOB_OPTION
+@NAME_OPTION
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    default="jsonl",
+    show_default=True,
+    help="JSON lines, or CSV with the columns of the engine's copy log.",
+)
+@click.option(
+    "--output", "-o", metavar="FILE", help="Write the log to FILE (mode 0600), not to stdout."
+)
+@api_command()
+def run_logs(
+    api: Api, mover: str, project: str, job_name: str, name: str, fmt: str, output: str | None
+) -> None:
+    """Download a job run's copy log: one record per item (path, result, status code)."""
+    path = job_path(api, mover, project, job_name, "jobRuns", name, "copyLog")
+    body = api.client.send("GET", path, params={"format": fmt}).body
+    if output is None:
+        sys.stdout.buffer.write(body)
+        return
+
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with open(fd, "wb") as stream:
+        stream.write(body)
+    if not api.as_json:
+        click.echo(f"Wrote the copy log of run {name} to {output}.", err=True)

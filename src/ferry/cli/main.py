@@ -256,6 +256,24 @@ def server_command(database_url: str | None, host: str, port: int, data_dir: Pat
     serve(Settings(data_dir=data_dir, database_url=database_url), host, port)
 
 
+@cli.command("up")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("ferry-data"),
+    show_default=True,
+    envvar="FERRY_DATA_DIR",
+    help="Where the database, the admin token, the agent's key and up.json are kept.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+def up_command(data_dir: Path, host: str, port: int) -> None:
+    """Run the control plane (SQLite) and one local agent, registered and approved."""
+    from ferry.cli.up import run_up
+
+    sys.exit(run_up(data_dir, host, port, click.echo))
+
+
 def _usage(message: str) -> NoReturn:
     click.echo(f"ferry: error: {message}", err=True)
     sys.exit(exitcodes.USAGE)

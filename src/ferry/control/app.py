@@ -16,11 +16,14 @@ from ferry.control.audit import install_audit
 from ferry.control.openapi import install_openapi
 from ferry.control.paths import ArmPathMiddleware
 from ferry.control.routes import (
+    agent_pools,
     agent_protocol,
+    agent_units,
     agents,
     audit_log,
     endpoints,
     job_definitions,
+    job_run_logs,
     job_runs,
     operations,
     projects,
@@ -86,16 +89,19 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (
         storage_movers,
         agents,
+        agent_pools,
         endpoints,
         projects,
         job_definitions,
         job_runs,
+        job_run_logs,
         operations,
         tokens,
         audit_log,
         secret_routes,
         storage_accounts,
         agent_protocol,
+        agent_units,
     ):
         app.include_router(module.router)
     return app

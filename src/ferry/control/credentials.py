@@ -6,8 +6,11 @@ only, an address and an environment mapping the agent hands to ``open_store`` in
   environment mapping (FERRY_SMB_PASSWORD), never in the address.
 - AzureStorageBlobContainer: the container URL with a container SAS the server signs with the
   registered account's key, holding the least permissions the copy mode needs (a source
-  reads and lists; a target also adds, creates and writes; only Mirror deletes) and expiring
-  after ``Settings.run_sas_ttl_seconds``. The account key never leaves the server.
+  reads and lists; a target also adds, creates and writes; only Mirror deletes). With a
+  ``PolicyBinder`` (what leases use, see ``ferry.control.access_policies``) the permissions
+  and the short expiry live in a stored access policy the SAS names, so removing the policy
+  revokes the SAS at once; without one the SAS carries them itself and expires after
+  ``sas_ttl``. The account key never leaves the server.
 - S3WithHMAC: ``s3://BUCKET/PREFIX`` of the sourceUri, with the endpoint and the HMAC keys
   from the secret store in the environment mapping.
 """
@@ -15,6 +18,7 @@ only, an address and an environment mapping the agent hands to ``open_store`` in
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -24,7 +28,11 @@ from sqlalchemy.orm import Session
 
 from ferry.control.models import Endpoint, utcnow
 from ferry.control.secrets import SecretReferenceError, resolve_secret
-from ferry.control.storage_accounts import blob_container_access
+from ferry.control.storage_accounts import BlobContainerAccess, blob_container_access
+
+# (endpoint, container access, role, permissions) -> the id of the stored access policy now
+# holding those permissions and the expiry on the container
+PolicyBinder = Callable[[Endpoint, BlobContainerAccess, str, ContainerSasPermissions], str]
 
 
 class CredentialError(Exception):
@@ -64,6 +72,7 @@ def store_access(
     role: str,
     copy_mode: str,
     sas_ttl: dt.timedelta,
+    bind: PolicyBinder | None = None,
 ) -> StoreAccess:
     """What an agent needs to open ``endpoint`` as the run's ``role`` ("source"/"target")."""
     kind = endpoint.endpoint_type
@@ -79,7 +88,7 @@ def store_access(
         address = _join(base, quote(subpath or "", safe="/"))
         return StoreAccess(address, {"FERRY_SMB_PASSWORD": password}, address)
     if kind == "AzureStorageBlobContainer":
-        return _blob_access(session, endpoint, subpath, role, copy_mode, sas_ttl)
+        return _blob_access(session, endpoint, subpath, role, copy_mode, sas_ttl, bind)
     if kind == "S3WithHMAC":
         return _s3_access(session, endpoint, subpath)
     raise CredentialError(
@@ -95,6 +104,7 @@ def _blob_access(
     role: str,
     copy_mode: str,
     sas_ttl: dt.timedelta,
+    bind: PolicyBinder | None,
 ) -> StoreAccess:
     try:
         access = blob_container_access(session, endpoint)
@@ -109,16 +119,27 @@ def _blob_access(
         write=writes,
         delete=writes and copy_mode == "Mirror",
     )
-    now = utcnow()
-    sas = generate_container_sas(
-        access.account_name,
-        access.container_url.rsplit("/", 1)[1],
-        account_key=access.account_key,
-        permission=permissions,
-        start=now - dt.timedelta(minutes=5),  # clock skew between the server and the store
-        expiry=now + sas_ttl,
-        protocol="https,http" if access.container_url.startswith("http:") else "https",
-    )
+    protocol = "https,http" if access.container_url.startswith("http:") else "https"
+    container = access.container_url.rsplit("/", 1)[1]
+    if bind is not None:
+        sas = generate_container_sas(
+            access.account_name,
+            container,
+            account_key=access.account_key,
+            policy_id=bind(endpoint, access, role, permissions),
+            protocol=protocol,
+        )
+    else:
+        now = utcnow()
+        sas = generate_container_sas(
+            access.account_name,
+            container,
+            account_key=access.account_key,
+            permission=permissions,
+            start=now - dt.timedelta(minutes=5),  # clock skew between the server and the store
+            expiry=now + sas_ttl,
+            protocol=protocol,
+        )
     base = _join(access.container_url, quote(subpath or "", safe="/"))
     return StoreAccess(f"{base}?{sas}", {}, base)
 

@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from ferry.control.models import (
@@ -24,6 +24,7 @@ from ferry.control.models import (
     JobDefinition,
     JobRun,
     JobRunLease,
+    WorkUnit,
     utcnow,
 )
 
@@ -191,12 +192,10 @@ def complete(
 
 
 def holds_lease(session: Session, agent_id: int) -> bool:
-    return (
-        session.scalar(
-            select(JobRunLease.job_run_id).where(JobRunLease.agent_id == agent_id).limit(1)
-        )
-        is not None
-    )
+    """Whether the agent holds a run's lease or a work unit's (ferry.control.units)."""
+    runs = select(JobRunLease.job_run_id).where(JobRunLease.agent_id == agent_id)
+    units = select(WorkUnit.id).where(WorkUnit.agent_id == agent_id, WorkUnit.state == "leased")
+    return session.scalar(select(or_(exists(runs), exists(units)))) is True
 
 
 def sweep(session: Session, *, offline_after: float, nonce_window: float) -> None:

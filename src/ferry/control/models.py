@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -122,6 +123,35 @@ class Agent(MoverChild, Base):
     storage_mover: Mapped[StorageMover] = relationship()
 
 
+class AgentPool(MoverChild, Base):
+    """Ferry extension: agents of one storage mover that share the work units of a run."""
+
+    __tablename__ = "agent_pools"
+    __table_args__ = (UniqueConstraint("storage_mover_id", "key"),)
+
+    description: Mapped[str | None] = mapped_column(Text)
+    storage_mover: Mapped[StorageMover] = relationship()
+    members: Mapped[list[AgentPoolMember]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="AgentPoolMember.position"
+    )
+
+
+class AgentPoolMember(Base):
+    """An agent in a pool (an unregistered agent leaves its pools)."""
+
+    __tablename__ = "agent_pool_members"
+
+    pool_id: Mapped[int] = mapped_column(
+        ForeignKey("agent_pools.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+
+    agent: Mapped[Agent] = relationship()
+
+
 class Endpoint(MoverChild, Base):
     __tablename__ = "endpoints"
     __table_args__ = (UniqueConstraint("storage_mover_id", "key"),)
@@ -160,6 +190,8 @@ class JobDefinition(ArmResource, Base):
     source_endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id"), index=True)
     target_endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id"), index=True)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    # Ferry extension: the pool whose agents share the runs' work units (instead of an agent)
+    agent_pool_id: Mapped[int | None] = mapped_column(ForeignKey("agent_pools.id"), index=True)
     description: Mapped[str | None] = mapped_column(Text)
     job_type: Mapped[str] = mapped_column(String(20))
     copy_mode: Mapped[str] = mapped_column(String(20))
@@ -174,6 +206,7 @@ class JobDefinition(ArmResource, Base):
     source: Mapped[Endpoint] = relationship(foreign_keys=[source_endpoint_id])
     target: Mapped[Endpoint] = relationship(foreign_keys=[target_endpoint_id])
     agent: Mapped[Agent | None] = relationship()
+    agent_pool: Mapped[AgentPool | None] = relationship()
 
 
 class JobRun(ArmResource, Base):
@@ -395,3 +428,49 @@ class JobRunLease(Base):
 
     job_run: Mapped[JobRun] = relationship()
     agent: Mapped[Agent] = relationship()
+
+
+class CopyLogChunk(Base):
+    """A piece of a job run's copy log (JSON lines, whole lines only) as an agent shipped it.
+    ``stream`` is the lease the agent wrote it under, ``start``/``end`` its byte range in that
+    stream; the log of a run is its chunks in ``id`` order."""
+
+    __tablename__ = "copy_log_chunks"
+    __table_args__ = (UniqueConstraint("job_run_id", "stream", "start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_run_id: Mapped[int] = mapped_column(
+        ForeignKey("job_runs.id", ondelete="CASCADE"), index=True
+    )
+    stream: Mapped[str] = mapped_column(String(36))
+    start: Mapped[int] = mapped_column(BigInteger)
+    end: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime]
+
+
+class WorkUnit(Base):
+    """One directory of a pool run (DESIGN §5, ferry.control.units): queued, leased by an
+    agent until ``expires_at``, then done, failed or canceled. ``counters`` are the unit's
+    own, recorded once when it is done; the run's counters are their sum."""
+
+    __tablename__ = "work_units"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_run_id: Mapped[int] = mapped_column(
+        ForeignKey("job_runs.id", ondelete="CASCADE"), index=True
+    )
+    path: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), index=True
+    )
+    lease_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    counters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+
+    job_run: Mapped[JobRun] = relationship()

@@ -192,6 +192,7 @@ class JobDefinitionProperties(Body):
     target_name: Required
     target_subpath: Subpath
     agent_name: str | None = None
+    agent_pool_name: str | None = None  # Ferry extension, instead of agentName
     connections: list[str] | None = None
     schedule: ScheduleInfo | None = None
     data_integrity_validation: DataIntegrityValidation = "None"
@@ -212,6 +213,7 @@ class JobDefinitionPatchProperties(Body):
     description: Description = None
     copy_mode: CopyMode | None = None
     agent_name: str | None = None
+    agent_pool_name: str | None = None
     connections: list[str] | None = None
     schedule: ScheduleInfo | None = None
     data_integrity_validation: DataIntegrityValidation | None = None

@@ -19,7 +19,7 @@ DEFAULT_AGENT_OFFLINE_AFTER = 90.0
 DEFAULT_AGENT_LEASE = 60.0
 DEFAULT_AGENT_SWEEP_INTERVAL = 5.0
 DEFAULT_SIGNATURE_WINDOW = 120.0
-DEFAULT_RUN_SAS_TTL = 3600.0
+DEFAULT_RUN_SAS_TTL = 1800.0  # renewed while the run reports progress
 DEFAULT_MAX_PENDING_REGISTRATIONS = 100
 
 
@@ -50,7 +50,8 @@ class Settings:
     # Agents (seconds): how long an agent's user code waits for approval, how long an agent
     # token lives, how long an agent may stay silent before it shows Offline, how long a job
     # run's lease lasts without renewal, how far a signed request's timestamp may be from
-    # the server's time, and how long a run's container SAS is valid.
+    # the server's time, and how long a run's container SAS (its stored access policy) is
+    # valid without renewal.
     registration_ttl_seconds: float = DEFAULT_REGISTRATION_TTL
     agent_token_ttl_seconds: float = DEFAULT_AGENT_TOKEN_TTL
     agent_offline_after_seconds: float = DEFAULT_AGENT_OFFLINE_AFTER
@@ -59,6 +60,8 @@ class Settings:
     run_sas_ttl_seconds: float = DEFAULT_RUN_SAS_TTL
     # Registrations waiting for approval at once (the unauthenticated route's only limit).
     max_pending_registrations: int = DEFAULT_MAX_PENDING_REGISTRATIONS
+    # Times a work unit of a pool run is tried before the run fails.
+    unit_max_attempts: int = 3
     # Seconds between sweeps for silent agents and expired leases; None: no sweeper.
     agent_sweep_interval_seconds: float | None = DEFAULT_AGENT_SWEEP_INTERVAL
 

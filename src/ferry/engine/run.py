@@ -81,6 +81,12 @@ class RunOptions:
     dry_run: bool = False
     bwlimit: float | None = None
     run_id: str = ""
+    # One work unit (DESIGN §5): process only the directory at this path ("" is the root).
+    # Its files are planned and transferred and its Mirror deletes done; its subdirectories
+    # are created (or checked) and counted here, but not entered: they are reported in
+    # ``RunSummary.subdirs`` as the next units. The unit's own directory gets its times when
+    # the unit ends. None: the whole tree in one run.
+    unit: str | None = None
 
     def __post_init__(self) -> None:
         if self.checkers < 1 or self.transfers < 1:
@@ -108,6 +114,8 @@ class RunSummary:
     dry_run: bool
     failures: list[Failure]
     errors: list[str]
+    subdirs: list[str] = field(default_factory=list)
+    """With ``RunOptions.unit``: the subdirectories to process as units of their own."""
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -202,6 +210,7 @@ class CopyRun:
         self._started = time.time()
         self._deleted_inline = 0
         self._spool = DeleteSpool()
+        self._subdirs: list[str] = []
         self._slots = threading.BoundedSemaphore(options.transfers * 4)
         # Local disks answer in microseconds: beyond one thread per CPU, Python threads only
         # contend for the interpreter lock. Network stores get every thread the user allows.
@@ -251,13 +260,19 @@ class CopyRun:
 
     def run(self) -> RunSummary:
         try:
-            root_empty = self._prepare_roots()
+            unit = self.options.unit or ""
+            if unit:
+                unit_src, root_empty = self._prepare_unit(unit)
+                if unit_src is None:  # gone from the source since its parent was scanned
+                    return self._summary()
+            else:
+                unit_src, root_empty = None, self._prepare_roots()
             # ensure_root may have taught the target what it keeps.
             self._plan_options = dataclasses.replace(
                 self._plan_options,
                 dir_times=self.source.capabilities.dir_times and self.target.capabilities.dir_times,
             )
-            root = _Dir("", None, None, None, target_empty=root_empty)
+            root = _Dir(unit, None, None, None, target_empty=root_empty)
             with self._lock:
                 self._dirs_unlisted += 1
             self._checkers.submit(self._scan_dir, root)
@@ -265,6 +280,8 @@ class CopyRun:
                 pass
             self._phase = Phase.DELETING
             self._run_deletes()
+            if unit_src is not None and root.failure is None:
+                self._set_unit_times(unit_src)
         finally:
             self._checkers.shutdown(wait=True)
             self._transfers.shutdown(wait=True)
@@ -294,6 +311,32 @@ class CopyRun:
                 raise RunSetupError(f"cannot write the target {self.target.url}: {exc}") from exc
         return dst_root is None
 
+    def _prepare_unit(self, unit: str) -> tuple[Entry | None, bool]:
+        """The source entry of a unit's directory (None: nothing to do) and whether its
+        target directory is new (its parent's unit normally created it)."""
+        try:
+            src = self.source.stat(unit)
+        except StorageError as exc:
+            raise RunSetupError(f"cannot read {unit} on the source: {exc}") from exc
+        if src is None or src.kind is not EntryKind.DIR:
+            return None, True
+        try:
+            dst = self.target.stat(unit)
+            if dst is None and not self.options.dry_run:
+                self.target.make_dir(unit)
+        except StorageError as exc:
+            raise RunSetupError(f"cannot write {unit} on the target: {exc}") from exc
+        return src, dst is None
+
+    def _set_unit_times(self, src: Entry) -> None:
+        """A unit's directory gets the source's times once everything in it is written."""
+        if self.options.dry_run or self.canceled:
+            return
+        try:
+            self.target.set_metadata(src)
+        except StorageError as exc:
+            self._error(f"cannot set the times of {src.path}: {exc}")
+
     def _summary(self) -> RunSummary:
         counters = self.counters.snapshot()
         if self.canceled:
@@ -311,6 +354,7 @@ class CopyRun:
             dry_run=self.options.dry_run,
             failures=list(self._failures),
             errors=list(self._errors),
+            subdirs=sorted(self._subdirs),
         )
 
     # -- outcomes --------------------------------------------------------------------------
@@ -492,6 +536,13 @@ class CopyRun:
                 failure = target_failure(exc)
                 self._finish(src, failure.code, str(failure))
                 return
+        if self.options.unit is not None:
+            # one level only: the directory is counted here and becomes a unit of its own
+            with self._lock:
+                d.dirty = d.dirty or (create and not self.options.dry_run)
+                self._subdirs.append(src.path)
+            self._finish(src, code, "dry run" if self.options.dry_run else "")
+            return
         child = _Dir(src.path, d, src, code, target_empty=create)
         with self._lock:
             d.dirty = d.dirty or (create and not self.options.dry_run)

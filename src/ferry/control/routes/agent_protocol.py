@@ -2,19 +2,21 @@
 
 Unauthenticated: asking for a registration and polling it. Admin token: approving a user
 code. Signed with the agent key: getting an agent token. Agent token: heartbeat, leasing a
-job run, progress (which renews the lease) and completion."""
+job run, progress (which renews the lease), the run's copy log and completion. Heartbeat and
+lease answers carry the agent's ``uploadLimitSchedule``."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Body as RawBody
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ferry.control import leases, registrations
+from ferry.control import access_policies, copy_logs, leases, registrations
 from ferry.control.agent_auth import AgentPrincipal, authenticate_agent, issue_agent_token
 from ferry.control.arm import ArmError, check_name, check_resource_group, conflict
 from ferry.control.auth import Principal, authenticate
@@ -22,6 +24,8 @@ from ferry.control.credentials import CredentialError, store_access
 from ferry.control.deps import get_session, get_settings
 from ferry.control.models import Agent, AgentIdentity, AgentRegistration, JobRunLease, utcnow
 from ferry.control.resources import agent_id, job_run_id
+from ferry.control.routes import agent_units
+from ferry.control.routes.agents import SCHEDULE_FIELD
 from ferry.control.routes.agents import render as render_agent
 from ferry.control.schemas import Body
 from ferry.control.settings import Settings
@@ -158,8 +162,18 @@ def heartbeat(body: Heartbeat, principal: Agent_, session: Session_) -> dict[str
     identity = session.get(AgentIdentity, agent.id)
     if identity is not None:
         identity.last_seen_at = now
+    answer = {
+        "agentStatus": agent.agent_status,
+        "agentResourceId": agent_id(agent),
+        "uploadLimitSchedule": upload_limit_schedule(agent),
+    }
     session.commit()
-    return {"agentStatus": agent.agent_status, "agentResourceId": agent_id(agent)}
+    return answer
+
+
+def upload_limit_schedule(agent: Agent) -> dict[str, Any]:
+    schedule: dict[str, Any] = agent.properties.get(SCHEDULE_FIELD) or {"weeklyRecurrences": []}
+    return schedule
 
 
 def _lease_view(session: Session, lease: JobRunLease, settings: Settings) -> dict[str, Any]:
@@ -168,11 +182,24 @@ def _lease_view(session: Session, lease: JobRunLease, settings: Settings) -> dic
     definition = run.properties.get("jobDefinitionProperties") or {}
     mode = str(definition.get("copyMode", job.copy_mode))
     ttl = dt.timedelta(seconds=settings.run_sas_ttl_seconds)
+    bind = access_policies.RunBinder(run, lease.agent_id, lease.lease_id, ttl)
     source = store_access(
-        session, job.source, job.source_subpath, role="source", copy_mode=mode, sas_ttl=ttl
+        session,
+        job.source,
+        job.source_subpath,
+        role="source",
+        copy_mode=mode,
+        sas_ttl=ttl,
+        bind=bind,
     )
     target = store_access(
-        session, job.target, job.target_subpath, role="target", copy_mode=mode, sas_ttl=ttl
+        session,
+        job.target,
+        job.target_subpath,
+        role="target",
+        copy_mode=mode,
+        sas_ttl=ttl,
+        bind=bind,
     )
     return {
         "leaseId": lease.lease_id,
@@ -188,6 +215,7 @@ def _lease_view(session: Session, lease: JobRunLease, settings: Settings) -> dic
         },
         "source": source.wire(),
         "target": target.wire(),
+        "uploadLimitSchedule": upload_limit_schedule(lease.agent),
     }
 
 
@@ -202,10 +230,11 @@ def take_lease(principal: Agent_, session: Session_, settings: Settings_) -> Any
         return Response(status_code=204)
     if lease is None:
         session.rollback()
-        return Response(status_code=204)
+        return agent_units.take_unit(session, agent, settings)  # a unit of a pool run, if any
     try:
         view = _lease_view(session, lease, settings)
     except CredentialError as exc:
+        access_policies.revoke(session, lease.job_run, lease_ids=[lease.lease_id])
         leases.complete(
             session,
             lease,
@@ -240,9 +269,33 @@ def report_progress(
         scan_status=body.scan_status,
         counters=body.counters,
     )
+    ttl = dt.timedelta(seconds=settings.run_sas_ttl_seconds)
+    access_policies.renew(session, lease.job_run, lease.agent_id, ttl)
     expires = lease.expires_at.isoformat()
     session.commit()
     return {"cancelRequested": cancel, "expiresAt": expires}
+
+
+@router.post(AGENT + "/leases/{lease_id}/copyLog")
+def ship_copy_log(
+    lease_id: str,
+    request: Request,
+    data: Annotated[bytes, RawBody(media_type="application/octet-stream")],
+    offset: Annotated[int, Query(ge=0, description="Where the chunk starts in the lease's log.")],
+    principal: Agent_,
+    session: Session_,
+) -> dict[str, Any]:
+    """Append whole JSON lines of the leased run's copy log at ``offset``; a retried chunk
+    is acknowledged again. Answers the stored size of this lease's log."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > copy_logs.MAX_CHUNK_BYTES:
+        raise ArmError(
+            413, "CopyLogChunkTooLarge", f"At most {copy_logs.MAX_CHUNK_BYTES} bytes per chunk."
+        )
+    lease = _lease(session, principal, lease_id)
+    size = copy_logs.append(session, lease.job_run, lease.lease_id, offset, data)
+    session.commit()
+    return {"size": size}
 
 
 @router.post(AGENT + "/leases/{lease_id}/complete")
@@ -250,6 +303,7 @@ def complete_lease(
     lease_id: str, body: Completion, principal: Agent_, session: Session_
 ) -> dict[str, Any]:
     lease = _lease(session, principal, lease_id)
+    run_row = lease.job_run
     try:
         run = leases.complete(
             session,
@@ -261,6 +315,7 @@ def complete_lease(
         )
     except ValueError as exc:
         raise ArmError(400, "InvalidRunStatus", str(exc), target="status") from None
+    access_policies.revoke(session, run_row, lease_ids=[lease_id])  # the SAS stops working
     status = run.status
     session.commit()
     return {"status": status}

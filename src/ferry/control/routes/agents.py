@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ferry.control import access_policies, leases
 from ferry.control.arm import (
     bad_request,
     conflict,
@@ -21,7 +22,7 @@ from ferry.control.arm import (
 from ferry.control.async_operations import accepted_delete
 from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session, get_settings
-from ferry.control.models import Agent, JobDefinition, JobRun
+from ferry.control.models import Agent, JobDefinition, JobRun, JobRunLease
 from ferry.control.resources import (
     ACTIVE_RUN_STATES,
     agent_id,
@@ -196,8 +197,10 @@ def delete_agent(
     session: Annotated[Session, Depends(get_session)],
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> Response:
-    """Unregister: refused while a run of a job definition naming the agent is active;
-    definitions that name it otherwise keep going without an agent."""
+    """Unregister: refused while a run of a job definition naming the agent waits (Queued);
+    runs the agent is carrying out end Failed (AgentUnregistered) and the stored access
+    policies behind their SAS are removed, so its grants end at once. Definitions that name
+    it keep going without an agent."""
     parent = require_mover(session, subscription_id, resource_group, mover)
     row = find_agent(session, parent, agent)
     if row is None:
@@ -206,6 +209,7 @@ def delete_agent(
         select(JobDefinition.name)
         .join(JobRun, JobRun.job_definition_id == JobDefinition.id)
         .where(JobDefinition.agent_id == row.id, JobRun.status.in_(ACTIVE_RUN_STATES))
+        .where(JobRun.id.not_in(select(JobRunLease.job_run_id)))
         .distinct()
         .order_by(JobDefinition.name)
     ).all()
@@ -218,6 +222,20 @@ def delete_agent(
         )
 
     def unregister() -> None:
+        held = session.scalars(select(JobRunLease).where(JobRunLease.agent_id == row.id)).all()
+        for lease in held:
+            access_policies.revoke(session, lease.job_run, lease_ids=[lease.lease_id])
+            leases.complete(
+                session,
+                lease,
+                status="Failed",
+                scan_status=None,
+                counters=None,
+                error={
+                    "code": "AgentUnregistered",
+                    "message": f"Agent '{row.name}' was unregistered while it ran this job.",
+                },
+            )
         session.execute(
             update(JobDefinition).where(JobDefinition.agent_id == row.id).values(agent_id=None)
         )

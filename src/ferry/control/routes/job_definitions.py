@@ -23,7 +23,7 @@ from ferry.control.arm import (
 from ferry.control.async_operations import accepted_delete
 from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session, get_settings
-from ferry.control.models import Agent, Endpoint, JobDefinition, Project, StorageMover
+from ferry.control.models import Agent, AgentPool, Endpoint, JobDefinition, Project, StorageMover
 from ferry.control.resources import (
     active_run,
     commit,
@@ -40,6 +40,7 @@ from ferry.control.resources import (
     stamp_modified,
 )
 from ferry.control.routes import MOVER_PATH
+from ferry.control.routes.agent_pools import resolve_pool
 from ferry.control.rules import check_pair, check_subpath
 from ferry.control.schemas import (
     JOB_DEFINITION_IMMUTABLE,
@@ -80,6 +81,11 @@ def wire_properties(session: Session, job: JobDefinition) -> dict[str, Any]:
         properties["agentName"] = job.agent.name
         properties["agentResourceId"] = (
             f"{mover_id(job.agent.storage_mover)}/agents/{job.agent.name}"
+        )
+    if job.agent_pool is not None:
+        properties["agentPoolName"] = job.agent_pool.name
+        properties["agentPoolResourceId"] = (
+            f"{mover_id(job.agent_pool.storage_mover)}/agentPools/{job.agent_pool.name}"
         )
     run = active_run(session, job)
     if run is not None:
@@ -127,6 +133,16 @@ def resolve_agent(session: Session, mover: StorageMover, name: str | None) -> Ag
             target="properties.agentName",
         )
     return agent
+
+
+def check_one_runner(agent: Agent | None, pool: AgentPool | None) -> None:
+    if agent is not None and pool is not None:
+        raise bad_request(
+            "AgentAndAgentPool",
+            "A job definition names an agent (agentName) or an agent pool (agentPoolName), "
+            "not both.",
+            target="properties.agentPoolName",
+        )
 
 
 def check_immutable(job: JobDefinition, new: JobDefinitionProperties) -> None:
@@ -193,6 +209,8 @@ def put_job_definition(
     parent = require_project(session, storage_mover, project)
     props = body.properties
     agent = resolve_agent(session, storage_mover, props.agent_name)
+    pool = resolve_pool(session, storage_mover, props.agent_pool_name)
+    check_one_runner(agent, pool)
     job = find_job_definition(session, parent, job_definition)
     if job is None:
         check_name("job definition", job_definition)
@@ -216,6 +234,7 @@ def put_job_definition(
         check_immutable(job, props)
         stamp_modified(job, principal)
     job.agent = agent
+    job.agent_pool = pool
     job.description = props.description
     job.copy_mode = props.copy_mode
     job.connections = props.connections
@@ -261,6 +280,9 @@ def patch_job_definition(
             job.copy_mode = changes.copy_mode
         if "agent_name" in given:
             job.agent = resolve_agent(session, storage_mover, changes.agent_name)
+        if "agent_pool_name" in given:
+            job.agent_pool = resolve_pool(session, storage_mover, changes.agent_pool_name)
+        check_one_runner(job.agent, job.agent_pool)
         if "connections" in given:
             job.connections = changes.connections
         if "schedule" in given:

@@ -1,0 +1,154 @@
+"""The agent protocol for work units of pool runs (ferry.control.units): what a unit lease
+looks like, and its progress (which renews the lease) and completion. Leasing itself goes
+through ``POST /ferry/v1/agent/leases`` (routes.agent_protocol), which hands out a unit when
+the agent has no whole run to take."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import Field
+from sqlalchemy.orm import Session
+
+from ferry.control import units
+from ferry.control.agent_auth import AgentPrincipal, authenticate_agent
+from ferry.control.arm import ArmError, conflict
+from ferry.control.credentials import CredentialError, store_access
+from ferry.control.deps import get_session, get_settings
+from ferry.control.models import Agent, WorkUnit
+from ferry.control.resources import job_run_id
+from ferry.control.schemas import Body
+from ferry.control.settings import Settings
+
+UNITS = "/ferry/v1/agent/units"
+MAX_SUBDIRS = 100_000
+
+router = APIRouter(tags=["agent protocol"])
+Session_ = Annotated[Session, Depends(get_session)]
+Settings_ = Annotated[Settings, Depends(get_settings)]
+Agent_ = Annotated[AgentPrincipal, Depends(authenticate_agent)]
+
+
+class UnitProgress(Body):
+    status: Annotated[str | None, Field(max_length=30)] = None
+    counters: dict[str, int] | None = None
+
+
+class UnitCompletion(UnitProgress):
+    status: Annotated[str, Field(max_length=30)]
+    subdirs: Annotated[list[str], Field(max_length=MAX_SUBDIRS)] = Field(default_factory=list)
+    error: dict[str, str] | None = None
+
+
+def unit_view(session: Session, unit: WorkUnit, settings: Settings) -> dict[str, Any]:
+    run = unit.job_run
+    job = run.job_definition
+    definition = run.properties.get("jobDefinitionProperties") or {}
+    mode = str(definition.get("copyMode", job.copy_mode))
+    ttl = dt.timedelta(seconds=settings.run_sas_ttl_seconds)
+    source = store_access(
+        session, job.source, job.source_subpath, role="source", copy_mode=mode, sas_ttl=ttl
+    )
+    target = store_access(
+        session, job.target, job.target_subpath, role="target", copy_mode=mode, sas_ttl=ttl
+    )
+    assert unit.lease_id is not None and unit.expires_at is not None
+    return {
+        "leaseId": unit.lease_id,
+        "expiresAt": unit.expires_at.isoformat(),
+        "leaseSeconds": settings.agent_lease_seconds,
+        "unit": {"path": unit.path, "attempt": unit.attempt},
+        "run": {
+            "name": run.name,
+            "id": job_run_id(run),
+            "copyMode": mode,
+            "dataIntegrityValidation": definition.get("dataIntegrityValidation", "None"),
+            "sourceName": run.properties.get("sourceName"),
+            "targetName": run.properties.get("targetName"),
+        },
+        "source": source.wire(),
+        "target": target.wire(),
+    }
+
+
+def take_unit(session: Session, agent: Agent, settings: Settings) -> Any:
+    """A unit lease for ``agent`` (committed), or 204 when there is no work."""
+    unit = units.lease(session, agent, settings.agent_lease_seconds)
+    if unit is None:
+        session.rollback()
+        return Response(status_code=204)
+    try:
+        view = unit_view(session, unit, settings)
+    except CredentialError as exc:
+        assert unit.lease_id is not None
+        lease_id = unit.lease_id
+        session.commit()
+        units.complete(
+            session,
+            agent.id,
+            lease_id,
+            status="Failed",
+            counters=None,
+            subdirs=[],
+            error={"code": "CredentialsUnavailable", "message": str(exc)},
+            max_attempts=0,
+        )
+        session.commit()
+        return Response(status_code=204)
+    session.commit()
+    return view
+
+
+def _lost(exc: units.UnitLost, lease_id: str) -> ArmError:
+    return conflict("LeaseLost", str(exc), target=lease_id)
+
+
+@router.post(UNITS + "/{lease_id}/progress")
+def unit_progress(
+    lease_id: str, body: UnitProgress, principal: Agent_, session: Session_, settings: Settings_
+) -> dict[str, Any]:
+    try:
+        unit, cancel = units.report(
+            session,
+            principal.agent_id,
+            lease_id,
+            settings.agent_lease_seconds,
+            status=body.status,
+            counters=body.counters,
+        )
+    except units.UnitLost as exc:
+        raise _lost(exc, lease_id) from None
+    assert unit.expires_at is not None
+    expires = unit.expires_at.isoformat()
+    session.commit()
+    return {"cancelRequested": cancel, "expiresAt": expires}
+
+
+@router.post(UNITS + "/{lease_id}/complete")
+def unit_complete(
+    lease_id: str,
+    body: UnitCompletion,
+    principal: Agent_,
+    session: Session_,
+    settings: Settings_,
+) -> dict[str, Any]:
+    try:
+        run = units.complete(
+            session,
+            principal.agent_id,
+            lease_id,
+            status=body.status,
+            counters=body.counters,
+            subdirs=body.subdirs,
+            error=body.error,
+            max_attempts=settings.unit_max_attempts,
+        )
+    except units.UnitLost as exc:
+        raise _lost(exc, lease_id) from None
+    except ValueError as exc:
+        raise ArmError(400, "InvalidUnitStatus", str(exc), target="status") from None
+    status = run.status
+    session.commit()
+    return {"status": status}

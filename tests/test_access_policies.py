@@ -1,0 +1,221 @@
+"""Just-in-time blob access (DESIGN §6) against Azurite: the SAS a lease carries names a
+stored access policy on the container; it works while the run lives and is refused (403) as
+soon as the run ends or the agent is unregistered. Other policies on the container stay; the
+5-policy limit evicts expired Ferry policies and otherwise fails the run with a message.
+
+The agent here is this test, in-process: it registers with a fresh key, leases through the
+agent protocol and uses the SAS it received directly with azure-storage-blob."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.storage.blob import AccessPolicy, ContainerClient, ContainerSasPermissions
+
+from control_server import Ferry, RunningServer
+from ferry.agent.client import AgentClient
+from ferry.agent.identity import Identity
+from ferry.control import Settings
+from servers import Azurite
+
+RG = "rg-jit"
+MOVER = "mover"
+
+
+@pytest.fixture(scope="module")
+def jit_ferry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ferry]:
+    data_dir = tmp_path_factory.mktemp("ferry-jit")
+    settings = Settings(data_dir=data_dir, retry_after_ms=50, agent_sweep_interval_seconds=None)
+    with RunningServer(settings) as server:
+        token = (data_dir / "admin.token").read_text().strip()
+        yield Ferry("sqlite", server.url, data_dir, token)
+
+
+@dataclass
+class Site:
+    ferry: Ferry
+    client: Any
+    azurite: Azurite
+    container: str
+    tmp: Path
+
+    def container_client(self) -> ContainerClient:
+        return self.azurite.service().get_container_client(self.container)  # type: ignore[no-any-return]
+
+    def agent(self, name: str) -> AgentClient:
+        """Register agent ``name`` in-process (approved with the admin token)."""
+        identity = Identity.create(self.tmp / f"agent-{name}")
+        agent = AgentClient(self.ferry.url, identity)
+        answer = agent.call(
+            "POST",
+            "/agentRegistrations",
+            {
+                "publicKey": identity.public_key,
+                "subscriptionId": self.client._config.subscription_id,
+                "resourceGroup": RG,
+                "storageMover": MOVER,
+                "agentName": name,
+            },
+        )
+        approved = self.ferry.http(
+            "POST", "/ferry/v1/agentRegistrations/approve", json={"userCode": answer["userCode"]}
+        )
+        assert approved.status_code == 200, approved.text
+        return agent
+
+    def start(self, job: str, agent: str, mode: str = "Additive") -> None:
+        body = {"copyMode": mode, "sourceName": "src", "targetName": "blob", "agentName": agent}
+        self.client.job_definitions.create_or_update(RG, MOVER, "proj", job, {"properties": body})
+        self.client.job_definitions.start_job(RG, MOVER, "proj", job)
+
+    def run_status(self, job: str) -> Any:
+        runs = list(self.client.job_runs.list(RG, MOVER, "proj", job))
+        assert len(runs) == 1
+        return runs[0].properties
+
+
+@pytest.fixture
+def site(jit_ferry: Ferry, azurite: Azurite, tmp_path: Path) -> Site:
+    ferry = jit_ferry
+    sub = ferry.subscription()
+    client = ferry.client(sub)
+    client.storage_movers.create_or_update(RG, MOVER, {"location": "eastus"})
+    client.projects.create_or_update(RG, MOVER, "proj", {})
+    container = "jit" + uuid.uuid4().hex[:12]
+    azurite.service().create_container(container)
+    account_id = (
+        f"/subscriptions/{sub}/resourceGroups/{RG}/providers/Microsoft.Storage"
+        f"/storageAccounts/{azurite.primary.name}"
+    )
+    key_uri = ferry.put_secret("key-" + sub[:8], azurite.primary.key)
+    body = {
+        "location": "eastus",
+        "properties": {
+            "primaryEndpoints": {"blob": azurite.primary.url + "/"},
+            "accountKeySecretUri": key_uri,
+        },
+    }
+    assert ferry.http("PUT", account_id, json=body).status_code == 200
+    (tmp_path / "src").mkdir()
+    for name, properties in {
+        "src": {"endpointType": "LocalPath", "path": str(tmp_path / "src")},
+        "blob": {
+            "endpointType": "AzureStorageBlobContainer",
+            "storageAccountResourceId": account_id,
+            "blobContainerName": container,
+        },
+    }.items():
+        client.endpoints.create_or_update(RG, MOVER, name, {"properties": properties})
+    return Site(ferry, client, azurite, container, tmp_path)
+
+
+def sas_works(address: str) -> bool:
+    """Write and list with the SAS; False when the service refuses it (403)."""
+    container = ContainerClient.from_container_url(address)
+    try:
+        container.upload_blob(f"probe-{uuid.uuid4().hex}", b"x")
+        list(container.list_blobs())
+    except HttpResponseError as exc:
+        assert exc.status_code == 403, exc
+        return False
+    return True
+
+
+def policies(site: Site) -> dict[str, Any]:
+    found = site.container_client().get_container_access_policy()
+    return {ident.id: ident.access_policy for ident in found["signed_identifiers"]}
+
+
+def test_sas_is_bound_to_a_policy_and_revoked_when_the_run_ends(site: Site) -> None:
+    site.container_client().set_container_access_policy(
+        {"keepme": AccessPolicy(permission="r", expiry=dt.datetime(2099, 1, 1, tzinfo=dt.UTC))},
+        public_access="blob",
+    )
+    agent = site.agent("a1")
+    site.start("job", "a1")
+    lease = agent.lease()
+    assert lease is not None
+    address = str(lease["target"]["address"])
+    assert "si=ferry-" in address and "sp=" not in address and "se=" not in address
+    held = policies(site)
+    assert set(held) == {"keepme", next(k for k in held if k.startswith("ferry-"))}
+    ours = next(v for k, v in held.items() if k.startswith("ferry-"))
+    assert "d" not in ours.permission and {"r", "w", "l"} <= set(ours.permission)  # Additive
+    assert sas_works(address)
+    agent.progress(lease["leaseId"], status="Running", scan_status="Scanning", counters=None)
+    assert sas_works(address)
+
+    assert (
+        agent.complete(
+            lease["leaseId"], status="Succeeded", scan_status="Completed", counters=None, error=None
+        )
+        == "Succeeded"
+    )
+    assert not sas_works(address)
+    assert set(policies(site)) == {"keepme"}
+    access = site.container_client().get_container_access_policy()
+    assert access["public_access"] == "blob"  # the container's other settings stay
+
+
+def test_mirror_target_may_delete(site: Site) -> None:
+    agent = site.agent("a2")
+    site.start("mirror", "a2", mode="Mirror")
+    lease = agent.lease()
+    assert lease is not None
+    ours = next(v for k, v in policies(site).items() if k.startswith("ferry-"))
+    assert "d" in ours.permission
+    agent.complete(lease["leaseId"], status="Failed", scan_status=None, counters=None, error=None)
+    assert policies(site) == {}
+
+
+def test_unregistering_the_agent_mid_run_revokes_the_sas(site: Site) -> None:
+    agent = site.agent("a3")
+    site.start("job3", "a3")
+    lease = agent.lease()
+    assert lease is not None
+    address = str(lease["target"]["address"])
+    assert sas_works(address)
+    site.client.agents.begin_delete(RG, MOVER, "a3").result()
+    assert not sas_works(address)
+    assert policies(site) == {}
+    run = site.run_status("job3")
+    assert str(getattr(run.status, "value", run.status)) == "Failed"
+    assert run.error is not None and run.error.code == "AgentUnregistered"
+
+
+def test_policy_limit(site: Site) -> None:
+    container = site.container_client()
+    live = dt.datetime(2099, 1, 1, tzinfo=dt.UTC)
+    past = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    perm = ContainerSasPermissions(read=True)
+    foreign = {f"other{i}": AccessPolicy(permission=perm, expiry=live) for i in range(4)}
+    # four foreign policies and an expired Ferry one: the expired one makes room
+    container.set_container_access_policy(
+        {**foreign, "ferry-r999-a1-t": AccessPolicy(permission=perm, expiry=past)}
+    )
+    agent = site.agent("a4")
+    site.start("job4", "a4")
+    lease = agent.lease()
+    assert lease is not None
+    held = set(policies(site))
+    assert set(foreign) < held and "ferry-r999-a1-t" not in held and len(held) == 5
+    agent.complete(
+        lease["leaseId"], status="Succeeded", scan_status=None, counters=None, error=None
+    )
+    assert set(policies(site)) == set(foreign)
+
+    # five live policies: the run fails with a message saying why
+    container.set_container_access_policy({**foreign, "other4": AccessPolicy(perm, live)})
+    site.start("job5", "a4")
+    assert agent.lease() is None
+    run = site.run_status("job5")
+    assert str(getattr(run.status, "value", run.status)) == "Failed"
+    assert run.error is not None and "5 stored access policies" in run.error.message
+    assert set(policies(site)) == {*foreign, "other4"}
