@@ -10,6 +10,8 @@ Against the test servers of tests/servers.py, started by the harness: e./f. the 
 and the big file into Azurite; g./h. the same into SeaweedFS's S3; i./j. the same from an
 SMB share (smbd) to local disk. Their results go into a block of their own.
 
+k. (bench/agents.py, run on its own): one pool run on 1 agent vs 3 bandwidth-capped agents.
+
 The trees are generated once under bench/.work/ and kept (a ``.done`` marker beside each tree
 says it is complete). Tools alternate run by run; before every timed run the harness syncs and
 drops the page cache; targets are deleted between copy runs, untimed. Every run replaces the

@@ -6,8 +6,10 @@ items of the tree (files and directories), and the target equals the source."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from sqlalchemy import select
 from agent_harness import AgentProcess, wait_for
 from conftest import describe
 from control_server import Ferry
-from ferry.control.models import Agent, JobRun, WorkUnit
+from ferry.control.models import Agent, CopyLogChunk, JobRun, WorkUnit
 
 RG = "rg-pools"
 FILE_SIZE = 4096
@@ -71,6 +73,28 @@ class Site:
             return props if _value(props.status) in ("Succeeded", "Failed", "Canceled") else None
 
         return wait_for(ended, timeout=timeout, every=0.2)
+
+    def get_run(self, job: str, run: str) -> Any:
+        path = f"{self.mover}/projects/proj/jobDefinitions/{job}/jobRuns/{run}"
+        answer = self.ferry.http("GET", path)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["properties"]
+
+    def copy_log(self, job: str, run: str) -> list[dict[str, Any]]:
+        path = f"{self.mover}/projects/proj/jobDefinitions/{job}/jobRuns/{run}/copyLog"
+        answer = self.ferry.http("GET", path, params={"format": "jsonl"})
+        assert answer.status_code == 200, answer.text
+        return [json.loads(line) for line in answer.text.splitlines()]
+
+    def log_streams(self, run: str) -> set[str]:
+        with self.ferry.db() as session:
+            return set(
+                session.scalars(
+                    select(CopyLogChunk.stream)
+                    .join(JobRun, JobRun.id == CopyLogChunk.job_run_id)
+                    .where(JobRun.key == run.lower())
+                )
+            )
 
     def units(self, run: str) -> list[tuple[str, str, str | None, int, dict[str, Any]]]:
         """(path, state, agent name, attempt, counters) of each unit of the run."""
@@ -245,3 +269,44 @@ def test_killed_agent_leaves_its_unit_to_the_others(site: Site, tmp_path: Path) 
     assert {u[1] for u in units} == {"done"}
     root = units[0]
     assert root[0] == "" and root[3] == 2 and root[2] in ("p2", "p3")  # leased twice
+
+
+def test_pool_run_copy_log_and_live_counters(site: Site, tmp_path: Path) -> None:
+    """The root unit holds 16 slow files (16 KiB/s): while it is the only unit, none is done,
+    so counters seen on the run then are the leased unit's live ones. Afterwards the run's
+    copy log holds one line per item, shipped by every unit's lease."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    paths = [f"f{k}.bin" for k in range(16)]
+    paths += ["d0", "d1"] + [f"d{i}/g{k}.bin" for i in range(2) for k in range(3)]
+    for rel in paths:
+        if rel.startswith("d") and "/" not in rel:
+            (src / rel).mkdir(parents=True)
+        else:
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            (src / rel).write_bytes(os.urandom(FILE_SIZE))
+    items, files = len(paths), len(paths) - 2
+    site.agent("p1", "--bwlimit", "16K")
+    assert site.pool("live", ["p1"]).status_code == 200
+    site.endpoints("live", src, dst)
+    assert site.job("live", {"agentPoolName": "live"}).status_code == 200
+    run = site.start("live")
+    live: list[int] = []
+    deadline = time.monotonic() + 30
+    while not live and time.monotonic() < deadline:
+        props = site.get_run("live", run)
+        done = [u for u in site.units(run) if u[1] == "done"]  # read after the run: no race
+        if props["status"] in ("Succeeded", "Failed", "Canceled"):
+            break
+        if not done and 0 < props["itemsTransferred"] < items:
+            live.append(props["itemsTransferred"])
+        time.sleep(0.1)
+    assert live, "no live counters seen on the pool run before its first unit completed"
+    props = site.wait("live", run)
+    assert_exact(props, items, files)
+    assert props.items_transferred == items  # live counters were not counted twice
+    records = site.copy_log("live", run)
+    assert sorted(r["path"] for r in records) == sorted(paths)  # one line per item
+    assert {r["result"] for r in records} == {"Transferred"} and {r["run"] for r in records} == {
+        run
+    }
+    assert len(site.log_streams(run)) == len(site.units(run)) == 3  # one stream per unit lease

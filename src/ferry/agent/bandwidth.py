@@ -10,11 +10,16 @@ unset in production."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from ferry.engine.run import CopyRun
+
+log = logging.getLogger(__name__)
 
 BYTES_PER_MBPS = 1_000_000 / 8  # limitInMbps is in megabits per second
 CLOCK_OFFSET_ENV = "FERRY_AGENT_CLOCK_OFFSET"
@@ -93,3 +98,14 @@ class UploadLimits:
         if scheduled is None:
             return cap
         return scheduled if cap is None else min(scheduled, cap)
+
+
+def pace(engine: CopyRun, limits: UploadLimits, cap: float | None) -> str:
+    """Hold ``engine``'s data stream to the limit in force now (at most ``cap``, the agent's
+    --bwlimit); the status to report: PausedByBandwidthManagement in a 0-Mbps window, else
+    Running. Whole-run and work-unit leases call it with each progress tick."""
+    rate = limits.rate(cap)
+    if rate != engine.bucket.rate:
+        log.info("run %s: data rate now %s B/s", engine.run_id, rate)
+        engine.bucket.set_rate(rate)
+    return "PausedByBandwidthManagement" if rate == 0 else "Running"

@@ -32,6 +32,14 @@ class CopyLogShipper:
         self.closed = False
         self.stopped = False  # the server refuses more: the rest stays local
 
+    @classmethod
+    def start(
+        cls, client: AgentClient, lease_id: str, run_name: str, directory: Path | None
+    ) -> CopyLogShipper | None:
+        """The shipper of a lease's copy log, or None when the agent keeps no copy logs.
+        One stream per lease: a whole run's, or one work unit's of a pool run."""
+        return None if directory is None else cls(client, lease_id, run_name, directory)
+
     def ship(self) -> None:
         """Upload the whole lines written since the last call (a failure is retried later)."""
         if not self.closed:

@@ -77,12 +77,19 @@ class Daemon:
                 if lease is None:
                     self.stop.wait(self.options.poll_interval)
                     continue
+                self.limits.update(lease.get("uploadLimitSchedule"))
                 if "unit" in lease:  # a work unit of a pool run
-                    unit = UnitRunner(self.client, lease, self.options.runner, self.stop)
+                    unit = UnitRunner(
+                        self.client,
+                        lease,
+                        self.options.runner,
+                        self.stop,
+                        limits=self.limits,
+                        copy_logs=self.copy_logs,
+                    )
                     outcome = unit.execute()
                     log.info("unit %r ended: %s", lease["unit"]["path"], outcome.status)
                     continue
-                self.limits.update(lease.get("uploadLimitSchedule"))
                 runner = LeaseRunner(
                     self.client,
                     lease,

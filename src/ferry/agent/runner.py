@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ferry.agent.bandwidth import UploadLimits
+from ferry.agent.bandwidth import UploadLimits, pace
 from ferry.agent.client import AgentClient, ProtocolError, Unreachable
 from ferry.agent.copylog_ship import CopyLogShipper
 from ferry.engine.plan import CopyMode
@@ -92,10 +92,9 @@ class LeaseRunner:
                 )
             ),
         )
-        if self.copy_logs is not None:
-            self.shipper = CopyLogShipper(
-                self.client, self.lease_id, options.run_id, self.copy_logs
-            )
+        self.shipper = CopyLogShipper.start(
+            self.client, self.lease_id, options.run_id, self.copy_logs
+        )
         engine = CopyRun(source, target, options, self.shipper.log if self.shipper else None)
         result: list[RunSummary] = []
         failure: list[BaseException] = []
@@ -115,7 +114,7 @@ class LeaseRunner:
             if self.stop.is_set() and not engine.canceled:
                 engine.cancel()  # the agent is stopping: the lease expires, the run is redone
             scanning = engine.progress().phase is Phase.SCANNING
-            status = "Canceling" if canceling else self._pace(engine)
+            status = "Canceling" if canceling else pace(engine, self.limits, self.options.bwlimit)
             if self.shipper is not None:
                 self.shipper.ship()
             try:
@@ -166,14 +165,6 @@ class LeaseRunner:
             }
         final = "Succeeded" if summary.status is RunStatus.SUCCEEDED else "Failed"
         return Outcome(self._complete(final, "Completed", counters, error))
-
-    def _pace(self, engine: CopyRun) -> str:
-        """Hold the data stream to the limit in force now; the status to report."""
-        rate = self.limits.rate(self.options.bwlimit)
-        if rate != engine.bucket.rate:
-            log.info("run %s: data rate now %s B/s", engine.run_id, rate)
-            engine.bucket.set_rate(rate)
-        return "PausedByBandwidthManagement" if rate == 0 else "Running"
 
     def _complete(
         self,

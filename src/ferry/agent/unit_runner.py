@@ -1,15 +1,20 @@
 """One leased work unit of a pool run (ferry.control.units): one directory level with the
 engine (``RunOptions.unit``), progress every ``progress_interval`` seconds (which renews the
 unit's lease), and completion with the unit's counters and the subdirectories to queue.
-A lost lease or a stopping agent abandons the unit: another agent redoes it."""
+A lost lease or a stopping agent abandons the unit: another agent redoes it. Like a whole
+run (ferry.agent.runner), the data stream follows the agent's upload-limit schedule and the
+unit's copy log is shipped as one stream of its lease."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
+from ferry.agent.bandwidth import UploadLimits, pace
 from ferry.agent.client import AgentClient, ProtocolError, Unreachable
+from ferry.agent.copylog_ship import CopyLogShipper
 from ferry.agent.runner import INTEGRITY, Outcome, RunnerOptions, _counters, _open
 from ferry.engine.plan import CopyMode
 from ferry.engine.run import CopyRun, RunOptions, RunStatus, RunSummary
@@ -27,6 +32,9 @@ class UnitRunner:
         lease: dict[str, Any],
         options: RunnerOptions,
         stop: threading.Event,
+        *,
+        limits: UploadLimits | None = None,
+        copy_logs: Path | None = None,
     ) -> None:
         self.client = client
         self.lease = lease
@@ -34,6 +42,9 @@ class UnitRunner:
         self.path = str(lease["unit"]["path"])
         self.options = options
         self.stop = stop
+        self.limits = limits or UploadLimits(lease.get("uploadLimitSchedule"))
+        self.copy_logs = copy_logs
+        self.shipper: CopyLogShipper | None = None
 
     def execute(self) -> Outcome:
         run_info = self.lease["run"]
@@ -49,7 +60,7 @@ class UnitRunner:
         options = RunOptions(
             mode=CopyMode.MIRROR if run_info.get("copyMode") == "Mirror" else CopyMode.ADDITIVE,
             run_id=str(run_info["name"]),
-            bwlimit=self.options.bwlimit,
+            bwlimit=self.limits.rate(self.options.bwlimit),
             unit=self.path,
             transfer=TransferSettings(
                 integrity=INTEGRITY.get(
@@ -57,7 +68,10 @@ class UnitRunner:
                 )
             ),
         )
-        engine = CopyRun(source, target, options)
+        self.shipper = CopyLogShipper.start(
+            self.client, self.lease_id, options.run_id, self.copy_logs
+        )
+        engine = CopyRun(source, target, options, self.shipper.log if self.shipper else None)
         result: list[RunSummary] = []
         failure: list[BaseException] = []
 
@@ -74,11 +88,14 @@ class UnitRunner:
             worker.join(self.options.progress_interval)
             if self.stop.is_set() and not engine.canceled:
                 engine.cancel()  # the agent is stopping: the lease expires, the unit is redone
+            status = pace(engine, self.limits, self.options.bwlimit)
+            if self.shipper is not None:
+                self.shipper.ship()
             try:
                 answer = self.client.authed(
                     "POST",
                     f"{UNITS}/{self.lease_id}/progress",
-                    {"status": "Running", "counters": _counters(engine)},
+                    {"status": status, "counters": _counters(engine)},
                 )
             except Unreachable as exc:
                 log.warning("progress not reported: %s", exc)
@@ -94,6 +111,8 @@ class UnitRunner:
                 engine.cancel()
                 canceling = True
         if lost or (self.stop.is_set() and not canceling):
+            if self.shipper is not None:
+                self.shipper.close()  # the lease is gone: the log stays local
             return Outcome("LeaseLost")
         counters = _counters(engine)
         if failure:
@@ -119,6 +138,8 @@ class UnitRunner:
         subdirs: list[str],
         error: dict[str, str] | None,
     ) -> str:
+        if self.shipper is not None:
+            self.shipper.finish()  # the unit's whole copy log is on the server before it ends
         try:
             answer = self.client.authed(
                 "POST",

@@ -54,11 +54,15 @@ class LeaseLost(Exception):
     """The lease expired (and the run went back to the queue or ended): stop working on it."""
 
 
-def wire_progress(run: JobRun) -> dict[str, Any]:
-    """scanStatus, counters and execution times of ``run`` in wire form."""
+def wire_progress(run: JobRun, live: dict[str, int] | None = None) -> dict[str, Any]:
+    """scanStatus, counters and execution times of ``run`` in wire form; ``live`` counters
+    (a pool run's leased units, ferry.control.units.live_counters) are added."""
     progress: dict[str, Any] = run.properties.get(PROGRESS_KEY) or {}
     properties: dict[str, Any] = {"scanStatus": progress.get("scanStatus", "NotStarted")}
-    properties.update({name: int(progress.get(name, 0)) for name in COUNTERS})
+    extra = live or {}
+    properties.update(
+        {name: int(progress.get(name, 0)) + int(extra.get(name, 0)) for name in COUNTERS}
+    )
     for name in ("executionStartTime", "executionEndTime", "error"):
         if progress.get(name) is not None:
             properties[name] = progress[name]

@@ -18,6 +18,13 @@ directories it created, whose times only the child unit sets). So when a run suc
 itemsTransferred + itemsNoTransferNeeded + itemsFailed + excluded + unsupported ==
 itemsScanned == the items of the source tree.
 
+Live counters: while a unit is leased, each progress report stores the unit's counters so
+far on its row; a run's counters as read (``live_counters``) are the sum of its completed
+units (``JobRun.properties["progress"]``) plus the counters of its units leased now. The
+completion moves a unit's counters from the first to the second in one transaction, and the
+run row is read before its units, so a reader may briefly miss a just-completed unit but
+never counts one twice; an expired lease drops its unit's live counters.
+
 Concurrency: every transaction here starts with the write that claims its rows. On
 PostgreSQL the unit to lease is picked with ``FOR UPDATE SKIP LOCKED``; SQLite ignores that
 clause but serializes writers, and a transaction whose first statement writes never works
@@ -45,7 +52,9 @@ from ferry.control.models import (
 
 QUEUED, LEASED, DONE, FAILED, CANCELED = "queued", "leased", "done", "failed", "canceled"
 OPEN = (QUEUED, LEASED)
-LEASABLE_RUN_STATES = ("Started", "Running")
+LEASABLE_RUN_STATES = ("Started", "Running", "PausedByBandwidthManagement")
+# what an agent working on a unit reports, and the run takes (the latest report wins)
+REPORTED_RUN_STATES = ("Running", "PausedByBandwidthManagement")
 UNIT_OUTCOMES = {"Succeeded": DONE, "Failed": FAILED, "Canceled": CANCELED}
 
 
@@ -187,8 +196,9 @@ def report(
     if counters is not None:
         values["counters"] = _counters(counters)
     unit, run = _claim(session, agent_id, lease_id, values)
-    if run.status == "Started" and status == "Running":
-        run.status = "Running"
+    reported = status in REPORTED_RUN_STATES and run.status in LEASABLE_RUN_STATES
+    if reported and run.status != status:
+        run.status = str(status)  # PausedByBandwidthManagement in a 0-Mbps window
         run.last_status_update = now
     return unit, run.status in CANCEL_STATES or run.status in FINAL_STATES
 
@@ -300,6 +310,40 @@ def sweep(session: Session) -> None:
     for run in stopping:
         settle(session, run, now)
     session.commit()
+
+
+def find_unit(session: Session, agent_id: int, lease_id: str) -> WorkUnit:
+    """The unit ``agent_id`` holds under ``lease_id`` now; UnitLost when it holds none."""
+    unit = session.scalar(
+        select(WorkUnit).where(
+            WorkUnit.lease_id == lease_id,
+            WorkUnit.agent_id == agent_id,
+            WorkUnit.state == LEASED,
+            WorkUnit.expires_at > utcnow(),
+        )
+    )
+    if unit is None:
+        raise UnitLost(f"The lease {lease_id} is no longer held; stop working on its unit.")
+    return unit
+
+
+def live_counters(session: Session, run: JobRun) -> dict[str, int]:
+    """The counters of ``run``'s units leased now (their progress so far); zeros when it has
+    none (a whole-run lease, or a pool run between units or ended)."""
+    total = dict.fromkeys(COUNTERS, 0)
+    if run.status in FINAL_STATES:
+        return total
+    rows = session.scalars(
+        select(WorkUnit.counters).where(
+            WorkUnit.job_run_id == run.id,
+            WorkUnit.state == LEASED,
+            WorkUnit.expires_at > utcnow(),
+        )
+    ).all()
+    for counters in rows:
+        for name, value in _counters(counters or {}).items():
+            total[name] += value
+    return total
 
 
 def holds_unit(session: Session, agent_id: int) -> bool:

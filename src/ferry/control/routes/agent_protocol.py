@@ -16,17 +16,24 @@ from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ferry.control import access_policies, copy_logs, leases, registrations
+from ferry.control import access_policies, copy_logs, leases, registrations, units
 from ferry.control.agent_auth import AgentPrincipal, authenticate_agent, issue_agent_token
 from ferry.control.arm import ArmError, check_name, check_resource_group, conflict
 from ferry.control.auth import Principal, authenticate
 from ferry.control.credentials import CredentialError, store_access
 from ferry.control.deps import get_session, get_settings
-from ferry.control.models import Agent, AgentIdentity, AgentRegistration, JobRunLease, utcnow
+from ferry.control.models import (
+    Agent,
+    AgentIdentity,
+    AgentRegistration,
+    JobRun,
+    JobRunLease,
+    utcnow,
+)
 from ferry.control.resources import agent_id, job_run_id
 from ferry.control.routes import agent_units
-from ferry.control.routes.agents import SCHEDULE_FIELD
 from ferry.control.routes.agents import render as render_agent
+from ferry.control.routes.agents import upload_limit_schedule
 from ferry.control.schemas import Body
 from ferry.control.settings import Settings
 
@@ -171,11 +178,6 @@ def heartbeat(body: Heartbeat, principal: Agent_, session: Session_) -> dict[str
     return answer
 
 
-def upload_limit_schedule(agent: Agent) -> dict[str, Any]:
-    schedule: dict[str, Any] = agent.properties.get(SCHEDULE_FIELD) or {"weeklyRecurrences": []}
-    return schedule
-
-
 def _lease_view(session: Session, lease: JobRunLease, settings: Settings) -> dict[str, Any]:
     run = lease.job_run
     job = run.job_definition
@@ -256,6 +258,18 @@ def _lease(session: Session, principal: AgentPrincipal, lease_id: str) -> JobRun
         raise conflict("LeaseLost", str(exc), target=lease_id) from None
 
 
+def _log_run(session: Session, principal: AgentPrincipal, lease_id: str) -> JobRun:
+    """The run whose copy log ``lease_id`` (a whole-run or a work-unit lease) appends to."""
+    try:
+        return leases.find_lease(session, principal.agent_id, lease_id).job_run
+    except leases.LeaseLost as exc:
+        lost = exc
+    try:
+        return units.find_unit(session, principal.agent_id, lease_id).job_run
+    except units.UnitLost:
+        raise conflict("LeaseLost", str(lost), target=lease_id) from None
+
+
 @router.post(AGENT + "/leases/{lease_id}/progress")
 def report_progress(
     lease_id: str, body: ProgressReport, principal: Agent_, session: Session_, settings: Settings_
@@ -292,8 +306,7 @@ def ship_copy_log(
         raise ArmError(
             413, "CopyLogChunkTooLarge", f"At most {copy_logs.MAX_CHUNK_BYTES} bytes per chunk."
         )
-    lease = _lease(session, principal, lease_id)
-    size = copy_logs.append(session, lease.job_run, lease.lease_id, offset, data)
+    size = copy_logs.append(session, _log_run(session, principal, lease_id), lease_id, offset, data)
     session.commit()
     return {"size": size}
 

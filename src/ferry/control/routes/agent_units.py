@@ -19,6 +19,7 @@ from ferry.control.credentials import CredentialError, store_access
 from ferry.control.deps import get_session, get_settings
 from ferry.control.models import Agent, WorkUnit
 from ferry.control.resources import job_run_id
+from ferry.control.routes.agents import upload_limit_schedule
 from ferry.control.schemas import Body
 from ferry.control.settings import Settings
 
@@ -42,7 +43,7 @@ class UnitCompletion(UnitProgress):
     error: dict[str, str] | None = None
 
 
-def unit_view(session: Session, unit: WorkUnit, settings: Settings) -> dict[str, Any]:
+def unit_view(session: Session, unit: WorkUnit, agent: Agent, settings: Settings) -> dict[str, Any]:
     run = unit.job_run
     job = run.job_definition
     definition = run.properties.get("jobDefinitionProperties") or {}
@@ -70,6 +71,7 @@ def unit_view(session: Session, unit: WorkUnit, settings: Settings) -> dict[str,
         },
         "source": source.wire(),
         "target": target.wire(),
+        "uploadLimitSchedule": upload_limit_schedule(agent),
     }
 
 
@@ -80,7 +82,7 @@ def take_unit(session: Session, agent: Agent, settings: Settings) -> Any:
         session.rollback()
         return Response(status_code=204)
     try:
-        view = unit_view(session, unit, settings)
+        view = unit_view(session, unit, agent, settings)
     except CredentialError as exc:
         assert unit.lease_id is not None
         lease_id = unit.lease_id

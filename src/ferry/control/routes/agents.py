@@ -53,6 +53,13 @@ TELEMETRY_FIELDS = (
 )
 SCHEDULE_FIELD = "uploadLimitSchedule"
 
+
+def upload_limit_schedule(agent: Agent) -> dict[str, Any]:
+    """The agent's schedule as heartbeat and lease answers carry it."""
+    schedule: dict[str, Any] = agent.properties.get(SCHEDULE_FIELD) or {"weeklyRecurrences": []}
+    return schedule
+
+
 router = APIRouter(tags=["agents"], dependencies=[Depends(require_api_version)])
 
 

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from ferry.control import units
 from ferry.control.arm import (
     conflict,
     envelope,
@@ -51,6 +52,8 @@ _start_lock = threading.Lock()
 
 def render(run: JobRun) -> dict[str, Any]:
     snapshot = run.properties
+    session = object_session(run)
+    live = units.live_counters(session, run) if session is not None else None
     properties: dict[str, Any] = {
         "status": run.status,
         "triggerType": run.trigger_type,
@@ -63,7 +66,7 @@ def render(run: JobRun) -> dict[str, Any]:
         "targetResourceId": snapshot.get("targetResourceId"),
         "targetProperties": snapshot.get("targetProperties"),
         "jobDefinitionProperties": snapshot.get("jobDefinitionProperties"),
-        **wire_progress(run),
+        **wire_progress(run, live),
     }
     if run.scheduled_execution_time is not None:
         properties["scheduledExecutionTime"] = run.scheduled_execution_time.isoformat()
