@@ -266,7 +266,10 @@ def run_up(data_dir: Path, host: str, port: int, say: Callable[..., None]) -> in
         logging.getLogger(noisy).setLevel(logging.WARNING)
     stop = threading.Event()
     status = exitcodes.OK
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGINT too, explicitly: a process started in the background by a shell inherits
+    # SIGINT ignored, and Python then raises no KeyboardInterrupt.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         up = Up(data_dir, host, port)
     except UpError as exc:
