@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from ferry.storage.azureblob_address import Location, parse_address, redact, sas_permissions
 from ferry.storage.azureblob_errors import azure_errors, error_code, map_error
@@ -554,7 +555,13 @@ class AzureBlobStore(Store):
                 start=now - datetime.timedelta(minutes=5),
                 expiry=now + COPY_SAS_LIFETIME,
             )
-        if location.sas is not None and "r" in sas_permissions(location.sas):
+        if location.sas is None:
+            return None
+        permissions = sas_permissions(location.sas)
+        # A SAS naming a stored access policy (si=) may carry no sp=: the policy holds the
+        # permissions. Try it; a source the service cannot read falls back to streaming.
+        policy = parse_qs(location.sas.lstrip("?")).get("si")
+        if "r" in permissions or (not permissions and policy):
             return location.sas
         return None
 
