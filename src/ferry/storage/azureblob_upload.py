@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 import threading
 from collections.abc import Iterable
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from ferry.storage.base import Upload
 from ferry.storage.entry import Entry
 from ferry.storage.errors import IntegrityError, SourceChanged, StoreIOError
-from ferry.storage.objects import metadata_for
+from ferry.storage.objects import OrderedMD5, metadata_for
 
 if TYPE_CHECKING:
     from ferry.storage.azureblob import AzureBlobStore
@@ -31,54 +30,7 @@ MAX_BLOCKS = 50_000
 PART_SIZE_CAP = 16 * MIB
 """Parts are held in memory while they are sent (their MD5 precedes the body): above this
 the store picks smaller parts than the engine asks for, unless the file needs bigger ones."""
-SPOOL_IN_MEMORY = 64 * MIB
 _ID_DIGITS = 5  # block indexes 0..49,999
-
-
-class _OrderedMD5:
-    """The MD5 of parts handed in any order, hashed in order. Parts that arrive ahead of the
-    next one wait in a temporary file (in memory up to a bound)."""
-
-    def __init__(self) -> None:
-        self._digest = hashlib.md5(usedforsecurity=False)
-        self._next = 0
-        self._waiting: dict[int, tuple[int, int]] = {}
-        self._spool: IO[bytes] | None = None
-        self._lock = threading.Lock()
-
-    def add(self, index: int, data: bytes) -> None:
-        with self._lock:
-            if index < self._next or index in self._waiting:
-                return
-            if index != self._next:
-                if self._spool is None:
-                    self._spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115
-                self._spool.seek(0, 2)
-                self._waiting[index] = (self._spool.tell(), len(data))
-                self._spool.write(data)
-                return
-            self._digest.update(data)
-            self._next += 1
-            while self._next in self._waiting:
-                offset, length = self._waiting.pop(self._next)
-                assert self._spool is not None
-                self._spool.seek(offset)
-                self._digest.update(self._spool.read(length))
-                self._next += 1
-            if not self._waiting and self._spool is not None:
-                self._spool.seek(0)
-                self._spool.truncate()
-
-    def result(self, parts: int) -> str | None:
-        with self._lock:
-            return self._digest.hexdigest() if self._next == parts else None
-
-    def close(self) -> None:
-        with self._lock:
-            if self._spool is not None:
-                self._spool.close()
-                self._spool = None
-            self._waiting.clear()
 
 
 def choose_part_size(size: int, requested: int) -> int:
@@ -125,7 +77,7 @@ class AzureUpload(Upload):
         self._parts = max(1, -(-source.size // self.part_size))
         self._single = source.size <= self.part_size
         self._body: bytes | None = None
-        self._ordered = _OrderedMD5()
+        self._ordered = OrderedMD5()
         self._ids: list[str] = []
         self._sent: set[int] = set()
         self._lock = threading.Lock()

@@ -24,9 +24,13 @@ Keys are lower case: S3 lower-cases metadata names and Azure requires C# identif
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
+import tempfile
+import threading
 from collections.abc import Iterator, Mapping
+from typing import IO
 
 from ferry.storage.entry import Entry, EntryKind, sort_key
 from ferry.storage.errors import StoreIOError
@@ -168,3 +172,52 @@ def in_name_order(items: Iterator[tuple[bool, Entry]]) -> Iterator[Entry]:
         heapq.heappush(heap, (key, next(counter), entry))
         yield from emit_below(_watermark(key + b"/" if is_prefix else key))
     yield from emit_below(None)
+
+
+_SPOOL_IN_MEMORY = 64 * 1024 * 1024
+
+
+class OrderedMD5:
+    """The MD5 of parts handed in any order, hashed in order. Parts that arrive ahead of the
+    next one wait in a temporary file (in memory up to a bound)."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.md5(usedforsecurity=False)
+        self._next = 0
+        self._waiting: dict[int, tuple[int, int]] = {}
+        self._spool: IO[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def add(self, index: int, data: bytes) -> None:
+        with self._lock:
+            if index < self._next or index in self._waiting:
+                return
+            if index != self._next:
+                if self._spool is None:
+                    self._spool = tempfile.SpooledTemporaryFile(_SPOOL_IN_MEMORY)  # noqa: SIM115
+                self._spool.seek(0, 2)
+                self._waiting[index] = (self._spool.tell(), len(data))
+                self._spool.write(data)
+                return
+            self._digest.update(data)
+            self._next += 1
+            while self._next in self._waiting:
+                offset, length = self._waiting.pop(self._next)
+                assert self._spool is not None
+                self._spool.seek(offset)
+                self._digest.update(self._spool.read(length))
+                self._next += 1
+            if not self._waiting and self._spool is not None:
+                self._spool.seek(0)
+                self._spool.truncate()
+
+    def result(self, parts: int) -> str | None:
+        with self._lock:
+            return self._digest.hexdigest() if self._next == parts else None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._spool is not None:
+                self._spool.close()
+                self._spool = None
+            self._waiting.clear()

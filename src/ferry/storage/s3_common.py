@@ -28,7 +28,6 @@ COPY_THREADS = 8
 POOL_CONNECTIONS = 48
 """Connections kept per store: 8 checkers plus up to 16 transfers with 4 streams each
 share one client."""
-SPOOL_IN_MEMORY = 64 * MIB
 
 STANDARD = "STANDARD"
 """The storage class of an object that reports none."""

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from ferry.storage.base import Upload
 from ferry.storage.entry import Entry
 from ferry.storage.errors import IntegrityError, NotFound, SourceChanged, StorageError, StoreIOError
-from ferry.storage.objects import metadata_for
+from ferry.storage.objects import OrderedMD5, metadata_for
 from ferry.storage.s3_common import (
     COPY_OBJECT_LIMIT,
     MAX_PART_SIZE,
@@ -26,7 +25,6 @@ from ferry.storage.s3_common import (
     MIB,
     MIN_PART_SIZE,
     PART_SIZE_CAP,
-    SPOOL_IN_MEMORY,
     etag_md5,
     lower_keys,
     same_etag,
@@ -79,52 +77,6 @@ class MultipartTarget(Protocol):
     ) -> None: ...
 
 
-class _OrderedMD5:
-    """The MD5 of parts handed in any order, hashed in order. Parts that arrive ahead of the
-    next one wait in a temporary file (in memory up to a bound)."""
-
-    def __init__(self) -> None:
-        self._digest = hashlib.md5(usedforsecurity=False)
-        self._next = 0
-        self._waiting: dict[int, tuple[int, int]] = {}
-        self._spool: IO[bytes] | None = None
-        self._lock = threading.Lock()
-
-    def add(self, index: int, data: bytes) -> None:
-        with self._lock:
-            if index < self._next or index in self._waiting:
-                return
-            if index != self._next:
-                if self._spool is None:
-                    self._spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115
-                self._spool.seek(0, 2)
-                self._waiting[index] = (self._spool.tell(), len(data))
-                self._spool.write(data)
-                return
-            self._digest.update(data)
-            self._next += 1
-            while self._next in self._waiting:
-                offset, length = self._waiting.pop(self._next)
-                assert self._spool is not None
-                self._spool.seek(offset)
-                self._digest.update(self._spool.read(length))
-                self._next += 1
-            if not self._waiting and self._spool is not None:
-                self._spool.seek(0)
-                self._spool.truncate()
-
-    def result(self, parts: int) -> str | None:
-        with self._lock:
-            return self._digest.hexdigest() if self._next == parts else None
-
-    def close(self) -> None:
-        with self._lock:
-            if self._spool is not None:
-                self._spool.close()
-                self._spool = None
-            self._waiting.clear()
-
-
 def choose_part_size(size: int, requested: int) -> int:
     """The part size for a file of ``size`` bytes: the engine's wish within S3's limits, at
     most PART_SIZE_CAP unless 10,000 parts of that would not hold the file."""
@@ -154,7 +106,7 @@ class S3Upload(Upload):
         self._lock = threading.Lock()
         self._written: dict[int, str] = {}  # index -> ETag the service returned
         self._kept_etags: dict[int, str] = {}  # index -> ETag of an earlier attempt's part
-        self._ordered = _OrderedMD5()
+        self._ordered = OrderedMD5()
         self._body: bytes | None = None
         self._body_md5: str | None = None
         self._upload_id: str | None = None
