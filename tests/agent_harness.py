@@ -29,6 +29,19 @@ AGENT_FLAGS = (
 )
 
 
+def agent_settings(
+    data_dir: Path, database_url: str | None, lease_seconds: float = LEASE_SECONDS
+) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        retry_after_ms=50,
+        agent_offline_after_seconds=OFFLINE_AFTER,
+        agent_lease_seconds=lease_seconds,
+        agent_sweep_interval_seconds=0.3,
+    )
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def agent_ferry(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -36,15 +49,7 @@ def agent_ferry(
     backend: str = request.param
     data_dir = tmp_path_factory.mktemp(f"ferry-agents-{backend}")
     url = request.getfixturevalue("pg_databases")() if backend == "postgresql" else None
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=url,
-        retry_after_ms=50,
-        agent_offline_after_seconds=OFFLINE_AFTER,
-        agent_lease_seconds=LEASE_SECONDS,
-        agent_sweep_interval_seconds=0.3,
-    )
-    with RunningServer(settings) as server:
+    with RunningServer(agent_settings(data_dir, url)) as server:
         token = (data_dir / "admin.token").read_text().strip()
         yield Ferry(backend, server.url, data_dir, token, url)
 

@@ -57,16 +57,17 @@ class StaticToken:
 
 
 class RunningServer:
-    """uvicorn serving ``create_app(settings)`` in a thread, on a socket bound beforehand."""
+    """uvicorn serving ``create_app(settings)`` in a thread, on a socket bound beforehand
+    (to a free port, or to ``port``: a restarted server where its clients expect it)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, port: int = 0) -> None:
         self.settings = settings
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # asyncio sets TCP_NODELAY only on sockets made with proto=IPPROTO_TCP (uvicorn's own
         # are); without it every keep-alive request waits ~40 ms for a delayed ACK.
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.bind((HOST, 0))
+        self.sock.bind((HOST, port))
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)

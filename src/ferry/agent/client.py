@@ -5,16 +5,21 @@ unregistered (AgentRevoked)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 
 from ferry import __version__
 from ferry.agent.identity import Identity
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PREFIX = "/ferry/v1"
 TIMEOUT = 30.0
@@ -33,6 +38,11 @@ class ProtocolError(Exception):
 
 class Unreachable(Exception):
     """The server could not be reached (the agent retries)."""
+
+
+class ServerFailed(Unreachable):
+    """The server answered with a 5xx: it is restarting, overloaded or failed on this
+    request. Like an unreachable server, the agent retries rather than giving up its work."""
 
 
 class AgentRevoked(Exception):
@@ -78,6 +88,9 @@ class AgentClient:
             )
         except requests.RequestException as exc:
             raise Unreachable(f"cannot reach the Ferry server at {self.server}: {exc}") from None
+        if response.status_code >= 500:
+            error = _error(response)
+            raise ServerFailed(f"the Ferry server at {self.server} failed: {error}")
         if response.status_code >= 400:
             raise _error(response)
         return response
@@ -177,6 +190,24 @@ class AgentClient:
             {"status": status, "scanStatus": scan_status, "counters": counters, "error": error},
         )
         return str(answer["status"])
+
+
+def retrying(call: Callable[[], T], *, within: float, what: str) -> T:
+    """``call()`` again after an Unreachable (a restarting or failing server), with pauses
+    growing to 15 s, until it answers or ``within`` seconds have passed; then the last
+    Unreachable. For the calls whose loss costs work, like completing a run."""
+    deadline = time.monotonic() + within
+    pause = 1.0
+    while True:
+        try:
+            return call()
+        except Unreachable as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            log.warning("%s failed, retrying in %.0f s: %s", what, min(pause, left), exc)
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 15.0)
 
 
 def _error(response: requests.Response) -> ProtocolError:

@@ -7,6 +7,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ferry.agent.bandwidth import UploadLimits
 from ferry.agent.client import AgentClient, AgentRevoked, ProtocolError, Unreachable
@@ -61,6 +62,35 @@ class Daemon:
             except AgentRevoked as exc:
                 self._revoke(str(exc))
 
+    def _work(self, lease: dict[str, Any]) -> None:
+        """Run one leased job run or work unit."""
+        self.limits.update(lease.get("uploadLimitSchedule"))
+        if "unit" in lease:  # a work unit of a pool run
+            unit = UnitRunner(
+                self.client,
+                lease,
+                self.options.runner,
+                self.stop,
+                limits=self.limits,
+                copy_logs=self.copy_logs,
+            )
+            outcome = unit.execute()
+            log.info("unit %r ended: %s", lease["unit"]["path"], outcome.status)
+            return
+        runner = LeaseRunner(
+            self.client,
+            lease,
+            self.options.runner,
+            self.stop,
+            limits=self.limits,
+            copy_logs=self.copy_logs,
+        )
+        outcome = runner.execute()
+        log.info("run %s ended: %s", lease["run"]["name"], outcome.status)
+        if outcome.status != "LeaseLost":
+            self.problem = outcome.problem
+            self._heartbeat_once()
+
     def run(self) -> None:
         """Work until stopped; raises AgentRevoked when the server refuses this agent."""
         self.client.token()  # fail fast when the agent is not (or no longer) registered
@@ -71,38 +101,17 @@ class Daemon:
             while not self.stop.is_set():
                 try:
                     lease = self.client.lease()
-                except Unreachable as exc:
+                except (Unreachable, ProtocolError) as exc:
                     log.warning("cannot ask for work: %s", exc)
                     lease = None
                 if lease is None:
                     self.stop.wait(self.options.poll_interval)
                     continue
-                self.limits.update(lease.get("uploadLimitSchedule"))
-                if "unit" in lease:  # a work unit of a pool run
-                    unit = UnitRunner(
-                        self.client,
-                        lease,
-                        self.options.runner,
-                        self.stop,
-                        limits=self.limits,
-                        copy_logs=self.copy_logs,
-                    )
-                    outcome = unit.execute()
-                    log.info("unit %r ended: %s", lease["unit"]["path"], outcome.status)
-                    continue
-                runner = LeaseRunner(
-                    self.client,
-                    lease,
-                    self.options.runner,
-                    self.stop,
-                    limits=self.limits,
-                    copy_logs=self.copy_logs,
-                )
-                outcome = runner.execute()
-                log.info("run %s ended: %s", lease["run"]["name"], outcome.status)
-                if outcome.status != "LeaseLost":
-                    self.problem = outcome.problem
-                    self._heartbeat_once()
+                try:
+                    self._work(lease)
+                except (Unreachable, ProtocolError) as exc:
+                    # the agent outlives a failing server: the lease expires, the work is redone
+                    log.warning("work given up: %s", exc)
         except AgentRevoked as exc:
             self._revoke(str(exc))
         finally:

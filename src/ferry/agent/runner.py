@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ferry.agent.bandwidth import UploadLimits, pace
-from ferry.agent.client import AgentClient, ProtocolError, Unreachable
+from ferry.agent.client import AgentClient, ProtocolError, Unreachable, retrying
 from ferry.agent.copylog_ship import CopyLogShipper
 from ferry.engine.plan import CopyMode
 from ferry.engine.run import CopyRun, Phase, RunOptions, RunStatus, RunSummary
@@ -45,6 +45,11 @@ class Outcome:
 def _counters(run: CopyRun) -> dict[str, int]:
     job_run = run.progress().counters.as_job_run()
     return {k: v for k, v in job_run.items() if not k.endswith("Deleted")}
+
+
+def lease_seconds(lease: dict[str, Any]) -> float:
+    """How long the lease lives unrenewed: the time a completion may keep retrying."""
+    return float(lease.get("leaseSeconds") or 60)
 
 
 def _open(side: dict[str, Any]) -> Store:
@@ -128,19 +133,21 @@ class LeaseRunner:
                 log.warning("progress not reported: %s", exc)
                 continue
             except ProtocolError as exc:
-                if exc.code == "LeaseLost":
-                    log.warning("lost the lease of run %s; stopping it", options.run_id)
-                    engine.cancel()
-                    lost = True
-                    continue
-                raise
+                # LeaseLost, or a refusal that leaves the lease in doubt: stop, let it expire
+                log.warning("run %s: progress refused (%s); stopping it", options.run_id, exc)
+                engine.cancel()
+                lost = True
+                continue
             if answer.cancel_requested and not canceling:
                 log.info("run %s: stop requested", options.run_id)
                 engine.cancel()
                 canceling = True
-                self.client.progress(
-                    self.lease_id, status="Canceling", scan_status=None, counters=None
-                )
+                try:
+                    self.client.progress(
+                        self.lease_id, status="Canceling", scan_status=None, counters=None
+                    )
+                except (Unreachable, ProtocolError) as exc:
+                    log.warning("run %s: Canceling not reported: %s", options.run_id, exc)
         if lost or (self.stop.is_set() and not canceling):
             if self.shipper is not None:
                 self.shipper.close()  # the lease is gone: the log stays local
@@ -175,6 +182,22 @@ class LeaseRunner:
     ) -> str:
         if self.shipper is not None:
             self.shipper.finish()  # the whole copy log is on the server before the run ends
-        return self.client.complete(
-            self.lease_id, status=status, scan_status=scan_status, counters=counters, error=error
-        )
+        try:
+            return retrying(
+                lambda: self.client.complete(
+                    self.lease_id,
+                    status=status,
+                    scan_status=scan_status,
+                    counters=counters,
+                    error=error,
+                ),
+                within=lease_seconds(self.lease),
+                what=f"completing run {self.lease['run']['name']}",
+            )
+        except Unreachable as exc:
+            log.warning(
+                "run %s not completed (%s); its lease expires and it is redone",
+                self.lease["run"]["name"],
+                exc,
+            )
+            return "LeaseLost"

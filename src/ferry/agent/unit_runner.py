@@ -13,9 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from ferry.agent.bandwidth import UploadLimits, pace
-from ferry.agent.client import AgentClient, ProtocolError, Unreachable
+from ferry.agent.client import AgentClient, ProtocolError, Unreachable, retrying
 from ferry.agent.copylog_ship import CopyLogShipper
-from ferry.agent.runner import INTEGRITY, Outcome, RunnerOptions, _counters, _open
+from ferry.agent.runner import (
+    INTEGRITY,
+    Outcome,
+    RunnerOptions,
+    _counters,
+    _open,
+    lease_seconds,
+)
 from ferry.engine.plan import CopyMode
 from ferry.engine.run import CopyRun, RunOptions, RunStatus, RunSummary
 from ferry.engine.transfer import Integrity, TransferSettings
@@ -101,9 +108,8 @@ class UnitRunner:
                 log.warning("progress not reported: %s", exc)
                 continue
             except ProtocolError as exc:
-                if exc.code != "LeaseLost":
-                    raise
-                log.warning("lost the lease of unit %r; stopping it", self.path)
+                # LeaseLost, or a refusal that leaves the lease in doubt: stop, let it expire
+                log.warning("unit %r: progress refused (%s); stopping it", self.path, exc)
                 engine.cancel()
                 lost = True
                 continue
@@ -140,17 +146,20 @@ class UnitRunner:
     ) -> str:
         if self.shipper is not None:
             self.shipper.finish()  # the unit's whole copy log is on the server before it ends
+        body = {"status": status, "counters": counters, "subdirs": subdirs, "error": error}
         try:
-            answer = self.client.authed(
-                "POST",
-                f"{UNITS}/{self.lease_id}/complete",
-                {"status": status, "counters": counters, "subdirs": subdirs, "error": error},
+            answer = retrying(
+                lambda: self.client.authed("POST", f"{UNITS}/{self.lease_id}/complete", body),
+                within=lease_seconds(self.lease),
+                what=f"completing unit {self.path or '/'!r}",
             )
-        except ProtocolError as exc:
-            if exc.code != "LeaseLost":
+        except (ProtocolError, Unreachable) as exc:
+            if isinstance(exc, ProtocolError) and exc.code != "LeaseLost":
                 raise
             log.warning(
-                "unit %r ended after its lease was lost; another agent redoes it", self.path
+                "unit %r ended after its lease was lost (%s); another agent redoes it",
+                self.path,
+                exc,
             )
             return "LeaseLost"
         return str(answer["status"])

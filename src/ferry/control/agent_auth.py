@@ -169,3 +169,18 @@ def authenticate_agent(
     if token.expires_at <= utcnow():
         raise agent_unauthorized("ExpiredAuthenticationToken", "The agent token has expired.")
     return AgentPrincipal(agent.id, agent.name, agent.storage_mover_id)
+
+
+def current_agent(
+    session: Session, principal: AgentPrincipal, *, for_update: bool = False
+) -> Agent:
+    """The agent row behind ``principal``, or the 401 of an unregistered agent: an agent
+    deleted between its token check and this read (another request unregistered it) is as
+    gone as one whose token no longer resolves."""
+    agent = session.get(Agent, principal.agent_id, with_for_update=for_update)
+    if agent is None:
+        raise agent_unauthorized(
+            "AgentNotRegistered",
+            "This agent was unregistered (deleted). Register it again with 'ferry agent register'.",
+        )
+    return agent

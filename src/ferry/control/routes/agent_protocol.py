@@ -17,13 +17,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ferry.control import access_policies, copy_logs, leases, registrations, units
-from ferry.control.agent_auth import AgentPrincipal, authenticate_agent, issue_agent_token
+from ferry.control.agent_auth import (
+    AgentPrincipal,
+    authenticate_agent,
+    current_agent,
+    issue_agent_token,
+)
 from ferry.control.arm import ArmError, check_name, check_resource_group, conflict
 from ferry.control.auth import Principal, authenticate
 from ferry.control.credentials import CredentialError, store_access
 from ferry.control.deps import get_session, get_settings
 from ferry.control.models import (
-    Agent,
     AgentIdentity,
     AgentRegistration,
     JobRun,
@@ -146,15 +150,13 @@ def agent_token(request: Request, session: Session_, settings: Settings_) -> dic
 
 @router.get(AGENT)
 def agent_self(principal: Agent_, session: Session_) -> dict[str, Any]:
-    agent = session.get(Agent, principal.agent_id)
-    assert agent is not None  # the token's row joins the agent
+    agent = current_agent(session, principal)
     return render_agent(agent)
 
 
 @router.post(AGENT + "/heartbeat")
 def heartbeat(body: Heartbeat, principal: Agent_, session: Session_) -> dict[str, Any]:
-    agent = session.get(Agent, principal.agent_id, with_for_update=True)
-    assert agent is not None
+    agent = current_agent(session, principal, for_update=True)
     now = utcnow()
     properties = {**agent.properties, **registrations.facts_of(body.facts)}
     properties["lastStatusUpdate"] = now.isoformat()
@@ -223,8 +225,7 @@ def _lease_view(session: Session, lease: JobRunLease, settings: Settings) -> dic
 
 @router.post(AGENT + "/leases", responses={204: {"description": "No work."}})
 def take_lease(principal: Agent_, session: Session_, settings: Settings_) -> Any:
-    agent = session.get(Agent, principal.agent_id)
-    assert agent is not None
+    agent = current_agent(session, principal)
     try:
         lease = leases.acquire(session, agent, settings.agent_lease_seconds)
     except IntegrityError:  # another agent took the same run first (SQLite)
