@@ -7,7 +7,9 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,82 @@ def test_ferry_server_command(tmp_path: Path) -> None:
     assert str(token_file) in output
     assert token_file.read_text().strip() not in output
     assert (data_dir / "ferry.db").exists()
+
+
+def _server_process(
+    data_dir: Path, database_url: str | None, log: Path, *extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``ferry server`` in a process of its own (a replica); its process and URL."""
+    (port,) = free_ports(1)
+    command = [str(Path(sys.executable).with_name("ferry")), "server", "--port", str(port)]
+    command += ["--data-dir", str(data_dir), *extra]
+    if database_url is not None:
+        command += ["--db", database_url]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if proc.poll() is not None:
+            pytest.fail(f"ferry server exited: {log.read_text()}")
+        try:
+            requests.get(url + "/openapi.json", timeout=5)
+            return proc, url
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"ferry server did not answer: {log.read_text()}")
+
+
+def test_replicas_keep_the_run_limits_together(ferry: Ferry, tmp_path: Path) -> None:
+    """startJob sent to two server processes at once: one active run per definition and the
+    per-mover limit hold across them, as if there were one server."""
+    limit = 3  # control_server.start_ferry sets max_active_runs_per_mover=3
+    sub = ferry.subscription()
+    client = ferry.client(sub)
+    client.storage_movers.create_or_update("rg", "busy", {"location": "eastus"})
+    for name in ("src", "dst"):
+        props = {"endpointType": "LocalPath", "path": f"/srv/{name}"}
+        client.endpoints.create_or_update("rg", "busy", name, {"properties": props})
+    client.projects.create_or_update("rg", "busy", "p", {})
+    body = {"copyMode": "Additive", "sourceName": "src", "targetName": "dst"}
+    jobs = [f"j{i}" for i in range(2 * limit)]
+    for job in jobs:
+        client.job_definitions.create_or_update("rg", "busy", "p", job, {"properties": body})
+
+    data_dir = ferry.data_dir if ferry.database_url is None else tmp_path
+    if data_dir != ferry.data_dir:
+        shutil.copy2(ferry.data_dir / "master.key", data_dir / "master.key")
+    proc, replica = _server_process(
+        data_dir, ferry.database_url, tmp_path / "replica.log", "--max-active-runs", str(limit)
+    )
+    try:
+        base = f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.StorageMover"
+        base += "/storageMovers/busy/projects/p/jobDefinitions"
+        headers = {"Authorization": f"Bearer {ferry.admin_token}"}
+        barrier = threading.Barrier(2 * len(jobs))
+
+        def start(server: str, job: str) -> tuple[int, str]:
+            barrier.wait()
+            answer = requests.post(
+                f"{server}{base}/{job}/startJob",
+                params={"api-version": API_VERSION},
+                headers=headers,
+                timeout=60,
+            )
+            code = answer.json().get("error", {}).get("code", "") if answer.content else ""
+            return answer.status_code, code
+
+        # every definition is started twice, once through each server
+        calls = [(server, job) for job in jobs for server in (ferry.url, replica)]
+        with ThreadPoolExecutor(len(calls)) as pool:
+            results = list(pool.map(lambda call: start(*call), calls))
+        started = [call for call, (status, _) in zip(calls, results, strict=True) if status == 200]
+        refused = sorted(code for status, code in results if status != 200)
+        assert len(started) == limit, results
+        assert len({job for _, job in started}) == limit  # never two runs of one definition
+        assert set(refused) <= {"JobRunAlreadyActive", "TooManyActiveJobRuns"}, results
+        runs = [run for job in jobs for run in client.job_runs.list("rg", "busy", "p", job)]
+        assert len(runs) == limit
+    finally:
+        proc.terminate()
+        proc.wait(30)

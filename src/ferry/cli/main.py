@@ -248,12 +248,25 @@ def demo_command() -> None:
     envvar="FERRY_DATA_DIR",
     help="Where the SQLite database and the first admin token are kept.",
 )
-def server_command(database_url: str | None, host: str, port: int, data_dir: Path) -> None:
+@click.option(
+    "--max-active-runs",
+    type=click.IntRange(1),
+    default=10,
+    show_default=True,
+    envvar="FERRY_MAX_ACTIVE_RUNS",
+    help="Job runs that may be active at once in one storage mover (every replica the same).",
+)
+def server_command(
+    database_url: str | None, host: str, port: int, data_dir: Path, max_active_runs: int
+) -> None:
     """Run the control plane: the Storage-Mover-compatible REST API."""
     from ferry.control.server import serve
     from ferry.control.settings import Settings
 
-    serve(Settings(data_dir=data_dir, database_url=database_url), host, port)
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, max_active_runs_per_mover=max_active_runs
+    )
+    serve(settings, host, port)
 
 
 @cli.command("up")

@@ -9,7 +9,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, object_session
 
 from ferry.control import units
@@ -25,7 +25,7 @@ from ferry.control.arm import (
 from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session, get_settings
 from ferry.control.leases import wire_progress
-from ferry.control.models import JobDefinition, JobRun, utcnow
+from ferry.control.models import JobDefinition, JobRun, StorageMover, utcnow
 from ferry.control.resources import (
     ACTIVE_RUN_STATES,
     active_run,
@@ -125,6 +125,13 @@ def start_run(
     """Queue a run of ``job`` (locked by the caller, under ``_start_lock``), or raise the 409
     of the rule it breaks. startJob and the scheduler both start runs here; the caller
     commits."""
+    mover_id = job.project.storage_mover_id
+    # Replicas (other processes) starting runs on one mover take turns from here on, so that
+    # neither check below is passed by two at once: a no-op UPDATE takes the mover's row lock
+    # on PostgreSQL and the write lock on SQLite, where SELECT ... FOR UPDATE takes nothing.
+    session.execute(
+        update(StorageMover).where(StorageMover.id == mover_id).values(id=StorageMover.id)
+    )
     current = active_run(session, job)
     if current is not None:
         raise conflict(
@@ -133,7 +140,6 @@ def start_run(
             f"{current.status}); wait for it to finish or stop it.",
             target=job.name,
         )
-    mover_id = job.project.storage_mover_id
     active = session.scalar(
         select(func.count(JobRun.id)).where(
             JobRun.storage_mover_id == mover_id, JobRun.status.in_(ACTIVE_RUN_STATES)
