@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import AccessPolicy, ContainerClient, ContainerSasPermissions
+from sqlalchemy import select, update
 
 from control_server import Ferry, RunningServer
 from ferry.agent.client import AgentClient
 from ferry.agent.identity import Identity
-from ferry.control import Settings
+from ferry.control import Settings, units
+from ferry.control.models import JobDefinition, JobRun, WorkUnit
 from servers import Azurite
 
 RG = "rg-jit"
@@ -219,3 +221,91 @@ def test_policy_limit(site: Site) -> None:
     assert str(getattr(run.status, "value", run.status)) == "Failed"
     assert run.error is not None and "5 stored access policies" in run.error.message
     assert set(policies(site)) == {*foreign, "other4"}
+
+
+def start_pool_job(site: Site, job: str, agent: str) -> None:
+    """A job of the agent pool ``pool-<agent>`` (of that one agent) into the container."""
+    mover = site.client.storage_movers.get(RG, MOVER).id
+    pool = site.ferry.http(
+        "PUT", f"{mover}/agentPools/pool-{agent}", json={"properties": {"agents": [agent]}}
+    )
+    assert pool.status_code == 200, pool.text
+    body = {
+        "copyMode": "Additive",
+        "sourceName": "src",
+        "targetName": "blob",
+        "agentPoolName": f"pool-{agent}",
+    }
+    site.client.job_definitions.create_or_update(RG, MOVER, "proj", job, {"properties": body})
+    site.client.job_definitions.start_job(RG, MOVER, "proj", job)
+
+
+def complete_unit(agent: AgentClient, lease: dict[str, Any], subdirs: list[str]) -> str:
+    body = {"status": "Succeeded", "counters": None, "subdirs": subdirs, "error": None}
+    answer = agent.authed("POST", f"/agent/units/{lease['leaseId']}/complete", body)
+    return str(answer["status"])
+
+
+def test_pool_unit_sas_is_bound_and_revoked_when_the_run_ends(site: Site) -> None:
+    agent = site.agent("u1")
+    start_pool_job(site, "pooled", "u1")
+    root = agent.lease()
+    assert root is not None and root["unit"]["path"] == ""
+    address = str(root["target"]["address"])
+    assert "si=ferry-" in address and "sp=" not in address and "se=" not in address
+    held = {k: v for k, v in policies(site).items() if k.startswith("ferry-")}
+    assert len(held) == 1 and "d" not in next(iter(held.values())).permission
+    assert sas_works(address)
+    progress = {"status": "Running", "counters": None}
+    agent.authed("POST", f"/agent/units/{root['leaseId']}/progress", progress)
+    assert complete_unit(agent, root, ["sub"]) == "Running"
+    assert sas_works(address)  # the run goes on: the agent keeps its policy for the next unit
+
+    child = agent.lease()
+    assert child is not None and child["unit"]["path"] == "sub"
+    assert set(policies(site)) == set(held)  # the same policy serves the next unit
+    assert complete_unit(agent, child, []) == "Succeeded"
+    assert not sas_works(address) and not sas_works(str(child["target"]["address"]))
+    assert policies(site) == {}
+
+
+def test_unregistering_a_pool_agent_revokes_its_unit_sas(site: Site) -> None:
+    agent = site.agent("u2")
+    start_pool_job(site, "pooled2", "u2")
+    unit = agent.lease()
+    assert unit is not None
+    address = str(unit["target"]["address"])
+    assert sas_works(address)
+    site.client.agents.begin_delete(RG, MOVER, "u2").result()
+    assert not sas_works(address)
+    assert policies(site) == {}
+    with site.ferry.db() as session:  # its unit is back in the queue for the pool's others
+        states = session.scalars(
+            select(WorkUnit.state)
+            .join(JobRun, JobRun.id == WorkUnit.job_run_id)
+            .join(JobDefinition, JobDefinition.id == JobRun.job_definition_id)
+            .where(JobDefinition.name == "pooled2")
+        ).all()
+    assert states == ["queued"]
+
+
+def test_an_expired_unit_lease_revokes_its_sas(site: Site) -> None:
+    agent = site.agent("u3")
+    start_pool_job(site, "pooled3", "u3")
+    unit = agent.lease()
+    assert unit is not None
+    address = str(unit["target"]["address"])
+    assert sas_works(address)
+    with site.ferry.db() as session:  # the agent went silent: its lease runs out, a sweep runs
+        session.execute(
+            update(WorkUnit)
+            .where(WorkUnit.lease_id == unit["leaseId"])
+            .values(expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+        )
+        session.commit()
+        units.sweep(session)
+    assert not sas_works(address)
+    assert policies(site) == {}
+    again = agent.lease()  # the unit is queued again, and its new lease gets a new policy
+    assert again is not None and again["unit"]["path"] == "" and again["unit"]["attempt"] == 2
+    assert sas_works(str(again["target"]["address"]))

@@ -6,7 +6,9 @@ agent working on it) holding the permissions and a short expiry
 (``Settings.run_sas_ttl_seconds``); the SAS it signs names only that policy (``si=``). While
 the run lives, progress reports push the policy's expiry forward; when the agent's work on the
 run ends (completion, an expired lease, the agent unregistered) the policy is removed and the
-SAS stops working at once.
+SAS stops working at once. The agents of a pool run hold one policy each per container for
+all the work units they take of it; theirs are removed when the run ends, when their unit's
+lease expires, or when they are unregistered.
 
 A container holds at most 5 policies. Other policies on the container are kept as they are
 (read-modify-write, with the container's public-access level); when the 5 are taken, expired
@@ -143,8 +145,11 @@ def drop_policies(access: BlobContainerAccess, idents: Iterable[str]) -> None:
 
 @dataclass
 class RunBinder:
-    """Binds the SAS of ``run``'s containers, for ``agent_id`` under ``lease_id``, to stored
-    access policies (what ``credentials.store_access`` calls for blob endpoints)."""
+    """Binds the SAS of ``run``'s containers, for ``agent_id`` under ``lease_id`` (a whole
+    run's lease or a work unit's), to stored access policies (what
+    ``credentials.store_access`` calls for blob endpoints). An agent taking unit after unit
+    of one pool run keeps one policy per container, renewed as it reports progress; the
+    grant records the latest lease, whose expiry revokes it."""
 
     run: JobRun
     agent_id: int
@@ -159,7 +164,18 @@ class RunBinder:
         permissions: ContainerSasPermissions,
     ) -> str:
         ident = policy_id(self.run, self.agent_id, role)
-        expiry = utcnow() + self.ttl
+        now = utcnow()
+        held = next((g for g in _grants(self.run) if g["policyId"] == ident), None)
+        if (
+            held is not None
+            and held["permission"] == str(permissions)
+            and held["containerUrl"] == access.container_url
+            and dt.datetime.fromisoformat(str(held["expiresAt"])) - now > self.ttl / 2
+        ):
+            # the agent's next work unit of the run: the policy it holds still has time
+            self._record(endpoint, access, ident, permissions, held["expiresAt"])
+            return ident
+        expiry = now + self.ttl
         try:
             put_policy(access, ident, str(permissions), expiry)
         except AzureError as exc:
@@ -167,6 +183,17 @@ class RunBinder:
                 f"Cannot set the access policy on {access.container_url}: "
                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             ) from None
+        self._record(endpoint, access, ident, permissions, expiry.isoformat())
+        return ident
+
+    def _record(
+        self,
+        endpoint: Endpoint,
+        access: BlobContainerAccess,
+        ident: str,
+        permissions: ContainerSasPermissions,
+        expires_at: str,
+    ) -> None:
         grants = [g for g in _grants(self.run) if g["policyId"] != ident]
         grants.append(
             {
@@ -176,11 +203,10 @@ class RunBinder:
                 "endpointId": endpoint.id,
                 "containerUrl": access.container_url,
                 "permission": str(permissions),
-                "expiresAt": expiry.isoformat(),
+                "expiresAt": expires_at,
             }
         )
         self.run.properties = {**self.run.properties, RUN_KEY: grants}
-        return ident
 
 
 def _grants(run: JobRun) -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from ferry.control import access_policies
 from ferry.control.leases import CANCEL_STATES, COUNTERS, FINAL_STATES, _counters, _set_progress
 from ferry.control.models import (
     Agent,
@@ -284,9 +285,11 @@ def settle(session: Session, run: JobRun, now: dt.datetime) -> None:
         run.status = "Succeeded"
         _set_progress(run, scanStatus="Completed")
     else:
+        access_policies.revoke(session, run)  # a failed run's grants, if any are left
         return
     run.last_status_update = now
     _set_progress(run, executionEndTime=now.isoformat())
+    access_policies.revoke(session, run)  # no unit is open: every agent's SAS stops working
 
 
 def sweep(session: Session) -> None:
@@ -294,12 +297,25 @@ def sweep(session: Session) -> None:
     runs whose agents are gone end. Idempotent: replicas may sweep together."""
     session.commit()
     now = utcnow()
-    session.execute(
+    # RETURNING shows values after the update: the lease ids are returned before they go
+    expired = session.execute(
         update(WorkUnit)
         .where(WorkUnit.state == LEASED, WorkUnit.expires_at <= now)
-        .values(state=QUEUED, agent_id=None, lease_id=None, expires_at=None, counters={})
+        .values(state=QUEUED)
+        .returning(WorkUnit.id, WorkUnit.job_run_id, WorkUnit.lease_id)
         .execution_options(synchronize_session=False)
-    )
+    ).all()
+    if expired:
+        session.execute(
+            update(WorkUnit)
+            .where(WorkUnit.id.in_([unit_id for unit_id, _, _ in expired]))
+            .values(agent_id=None, lease_id=None, expires_at=None, counters={})
+            .execution_options(synchronize_session=False)
+        )
+    for _unit_id, run_id, lease_id in expired:
+        run = session.get(JobRun, run_id)
+        if run is not None:  # the dead agent's SAS stops working
+            access_policies.revoke(session, run, lease_ids=[str(lease_id)])
     stopping = session.scalars(
         select(JobRun)
         .join(JobDefinition, JobDefinition.id == JobRun.job_definition_id)
@@ -310,6 +326,16 @@ def sweep(session: Session) -> None:
     for run in stopping:
         settle(session, run, now)
     session.commit()
+
+
+def release(session: Session, agent_id: int) -> None:
+    """The units ``agent_id`` holds back to the queue now (it is being unregistered)."""
+    session.execute(
+        update(WorkUnit)
+        .where(WorkUnit.agent_id == agent_id, WorkUnit.state == LEASED)
+        .values(state=QUEUED, agent_id=None, lease_id=None, expires_at=None, counters={})
+        .execution_options(synchronize_session=False)
+    )
 
 
 def find_unit(session: Session, agent_id: int, lease_id: str) -> WorkUnit:

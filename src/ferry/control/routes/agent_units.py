@@ -10,14 +10,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ferry.control import units
+from ferry.control import access_policies, units
 from ferry.control.agent_auth import AgentPrincipal, authenticate_agent
 from ferry.control.arm import ArmError, conflict
 from ferry.control.credentials import CredentialError, store_access
 from ferry.control.deps import get_session, get_settings
-from ferry.control.models import Agent, WorkUnit
+from ferry.control.models import Agent, JobRun, WorkUnit
 from ferry.control.resources import job_run_id
 from ferry.control.routes.agents import upload_limit_schedule
 from ferry.control.schemas import Body
@@ -44,18 +45,37 @@ class UnitCompletion(UnitProgress):
 
 
 def unit_view(session: Session, unit: WorkUnit, agent: Agent, settings: Settings) -> dict[str, Any]:
-    run = unit.job_run
+    assert unit.lease_id is not None and unit.expires_at is not None
+    # the run's grants are read, changed and written back: one unit lease at a time
+    run = session.scalars(
+        select(JobRun)
+        .where(JobRun.id == unit.job_run_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
     job = run.job_definition
     definition = run.properties.get("jobDefinitionProperties") or {}
     mode = str(definition.get("copyMode", job.copy_mode))
     ttl = dt.timedelta(seconds=settings.run_sas_ttl_seconds)
+    bind = access_policies.RunBinder(run, agent.id, unit.lease_id, ttl)
     source = store_access(
-        session, job.source, job.source_subpath, role="source", copy_mode=mode, sas_ttl=ttl
+        session,
+        job.source,
+        job.source_subpath,
+        role="source",
+        copy_mode=mode,
+        sas_ttl=ttl,
+        bind=bind,
     )
     target = store_access(
-        session, job.target, job.target_subpath, role="target", copy_mode=mode, sas_ttl=ttl
+        session,
+        job.target,
+        job.target_subpath,
+        role="target",
+        copy_mode=mode,
+        sas_ttl=ttl,
+        bind=bind,
     )
-    assert unit.lease_id is not None and unit.expires_at is not None
     return {
         "leaseId": unit.lease_id,
         "expiresAt": unit.expires_at.isoformat(),
@@ -86,6 +106,7 @@ def take_unit(session: Session, agent: Agent, settings: Settings) -> Any:
     except CredentialError as exc:
         assert unit.lease_id is not None
         lease_id = unit.lease_id
+        access_policies.revoke(session, unit.job_run, lease_ids=[lease_id])
         session.commit()
         units.complete(
             session,
@@ -122,6 +143,8 @@ def unit_progress(
         )
     except units.UnitLost as exc:
         raise _lost(exc, lease_id) from None
+    ttl = dt.timedelta(seconds=settings.run_sas_ttl_seconds)
+    access_policies.renew(session, unit.job_run, principal.agent_id, ttl)
     assert unit.expires_at is not None
     expires = unit.expires_at.isoformat()
     session.commit()

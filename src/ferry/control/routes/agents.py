@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ferry.control import access_policies, leases
+from ferry.control import access_policies, leases, units
 from ferry.control.arm import (
     bad_request,
     conflict,
@@ -243,6 +243,16 @@ def delete_agent(
                     "message": f"Agent '{row.name}' was unregistered while it ran this job.",
                 },
             )
+        # its work units of pool runs go back to the queue, and its SAS on them stop working
+        units.release(session, row.id)
+        runs = session.scalars(
+            select(JobRun).where(
+                JobRun.storage_mover_id == row.storage_mover_id,
+                JobRun.status.in_(ACTIVE_RUN_STATES),
+            )
+        )
+        for run in runs:
+            access_policies.revoke(session, run, agent_id=row.id)
         session.execute(
             update(JobDefinition).where(JobDefinition.agent_id == row.id).values(agent_id=None)
         )
