@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from control_server import Ferry, RunningServer
+from ferry.agent.client import AgentClient
+from ferry.agent.identity import Identity
 from ferry.control import Settings
 
 OFFLINE_AFTER = 3.0
@@ -150,3 +152,28 @@ class AgentProcess:
     def status(self, client: Any) -> str:
         status = client.agents.get(self.group, self.mover, self.name).properties.agent_status
         return str(getattr(status, "value", status))
+
+
+def in_process_agent(
+    ferry: Ferry, sub: str, group: str, mover: str, name: str, data_dir: Path
+) -> AgentClient:
+    """Agent ``name`` registered with a fresh key and approved with the admin token: the
+    test itself speaks the agent protocol through the client."""
+    identity = Identity.create(data_dir)
+    agent = AgentClient(ferry.url, identity)
+    answer = agent.call(
+        "POST",
+        "/agentRegistrations",
+        {
+            "publicKey": identity.public_key,
+            "subscriptionId": sub,
+            "resourceGroup": group,
+            "storageMover": mover,
+            "agentName": name,
+        },
+    )
+    approved = ferry.http(
+        "POST", "/ferry/v1/agentRegistrations/approve", json={"userCode": answer["userCode"]}
+    )
+    assert approved.status_code == 200, approved.text
+    return agent

@@ -20,9 +20,9 @@ from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import AccessPolicy, ContainerClient, ContainerSasPermissions
 from sqlalchemy import select, update
 
+from agent_harness import in_process_agent
 from control_server import Ferry, RunningServer
 from ferry.agent.client import AgentClient
-from ferry.agent.identity import Identity
 from ferry.control import Settings, units
 from ferry.control.models import JobDefinition, JobRun, WorkUnit
 from servers import Azurite
@@ -53,24 +53,8 @@ class Site:
 
     def agent(self, name: str) -> AgentClient:
         """Register agent ``name`` in-process (approved with the admin token)."""
-        identity = Identity.create(self.tmp / f"agent-{name}")
-        agent = AgentClient(self.ferry.url, identity)
-        answer = agent.call(
-            "POST",
-            "/agentRegistrations",
-            {
-                "publicKey": identity.public_key,
-                "subscriptionId": self.client._config.subscription_id,
-                "resourceGroup": RG,
-                "storageMover": MOVER,
-                "agentName": name,
-            },
-        )
-        approved = self.ferry.http(
-            "POST", "/ferry/v1/agentRegistrations/approve", json={"userCode": answer["userCode"]}
-        )
-        assert approved.status_code == 200, approved.text
-        return agent
+        sub = self.client._config.subscription_id
+        return in_process_agent(self.ferry, sub, RG, MOVER, name, self.tmp / f"agent-{name}")
 
     def start(self, job: str, agent: str, mode: str = "Additive") -> None:
         body = {"copyMode": mode, "sourceName": "src", "targetName": "blob", "agentName": agent}
@@ -309,3 +293,35 @@ def test_an_expired_unit_lease_revokes_its_sas(site: Site) -> None:
     again = agent.lease()  # the unit is queued again, and its new lease gets a new policy
     assert again is not None and again["unit"]["path"] == "" and again["unit"]["attempt"] == 2
     assert sas_works(str(again["target"]["address"]))
+
+
+def test_progress_renews_a_policy_running_out(site: Site) -> None:
+    agent = site.agent("r1")
+    site.start("renewed", "r1")
+    lease = agent.lease()
+    assert lease is not None
+    address = str(lease["target"]["address"])
+    ident = next(k for k in policies(site) if k.startswith("ferry-"))
+    # a run that has held its policy for most of its 30 minutes: one minute left
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    container = site.container_client()
+    held = policies(site)[ident]
+    container.set_container_access_policy({ident: AccessPolicy(held.permission, soon)})
+    with site.ferry.db() as session:
+        run = session.scalars(select(JobRun).where(JobRun.key == lease["run"]["name"])).one()
+        grants = [{**g, "expiresAt": soon.isoformat()} for g in run.properties["accessPolicies"]]
+        run.properties = {**run.properties, "accessPolicies": grants}
+        session.commit()
+
+    agent.progress(lease["leaseId"], status="Running", scan_status="Scanning", counters=None)
+    renewed = policies(site)[ident]
+    expiry = renewed.expiry
+    if isinstance(expiry, str):
+        expiry = dt.datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+    assert expiry - dt.datetime.now(dt.UTC) > dt.timedelta(minutes=25)
+    assert renewed.permission == held.permission
+    assert sas_works(address)
+    agent.complete(
+        lease["leaseId"], status="Succeeded", scan_status=None, counters=None, error=None
+    )
+    assert not sas_works(address)

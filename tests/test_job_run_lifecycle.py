@@ -1,0 +1,114 @@
+"""The job-run state machine step by step, with the test speaking the agent protocol itself
+(so that no step is too quick to see): Queued -> Started -> Running -> Succeeded, scanStatus
+NotStarted -> Scanning -> Completed, live counters; stopJob: CancelRequested -> Canceling ->
+Canceled; a completion after the lease is gone is refused. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_harness import in_process_agent
+from control_server import Ferry
+from ferry.agent.client import AgentClient, ProtocolError
+
+RG = "rg-lifecycle"
+
+
+def _value(enum: Any) -> str:
+    return str(getattr(enum, "value", enum))
+
+
+class Site:
+    def __init__(self, ferry: Ferry, tmp: Path) -> None:
+        self.ferry = ferry
+        self.sub = ferry.subscription()
+        self.client = ferry.client(self.sub)
+        self.client.storage_movers.create_or_update(RG, "mover", {"location": "eastus"})
+        self.client.projects.create_or_update(RG, "mover", "proj", {})
+        for name in ("src", "dst"):
+            props = {"endpointType": "LocalPath", "path": str(tmp / name)}
+            self.client.endpoints.create_or_update(RG, "mover", name, {"properties": props})
+        self.agent: AgentClient = in_process_agent(
+            ferry, self.sub, RG, "mover", "a1", tmp / "agent"
+        )
+
+    def start(self, job: str) -> str:
+        body = {"copyMode": "Additive", "sourceName": "src", "targetName": "dst"}
+        body["agentName"] = "a1"
+        self.client.job_definitions.create_or_update(RG, "mover", "proj", job, {"properties": body})
+        started = self.client.job_definitions.start_job(RG, "mover", "proj", job)
+        return str(started.job_run_resource_id.rsplit("/", 1)[1])
+
+    def state(self, job: str, run: str) -> tuple[str, str, Any]:
+        props = self.client.job_runs.get(RG, "mover", "proj", job, run).properties
+        return _value(props.status), _value(props.scan_status), props
+
+
+@pytest.fixture
+def site(agent_ferry: Ferry, tmp_path: Path) -> Site:
+    return Site(agent_ferry, tmp_path)
+
+
+COUNTS = {"itemsScanned": 7, "itemsTransferred": 4, "bytesScanned": 700, "bytesTransferred": 400}
+
+
+def test_a_run_goes_through_every_state(site: Site) -> None:
+    run = site.start("job")
+    status, scan, props = site.state("job", run)
+    assert (status, scan) == ("Queued", "NotStarted") and props.execution_start_time is None
+
+    lease = site.agent.lease()
+    assert lease is not None and lease["run"]["name"] == run
+    status, scan, props = site.state("job", run)
+    assert (status, scan) == ("Started", "NotStarted") and props.execution_start_time
+
+    progress = site.agent.progress(
+        lease["leaseId"], status="Running", scan_status="Scanning", counters=COUNTS
+    )
+    assert not progress.cancel_requested
+    status, scan, props = site.state("job", run)
+    assert (status, scan) == ("Running", "Scanning")
+    assert (props.items_scanned, props.items_transferred, props.bytes_transferred) == (7, 4, 400)
+    assert props.execution_end_time is None
+
+    done = {**COUNTS, "itemsTransferred": 7, "bytesTransferred": 700}
+    ended = site.agent.complete(
+        lease["leaseId"], status="Succeeded", scan_status="Completed", counters=done, error=None
+    )
+    assert ended == "Succeeded"
+    status, scan, props = site.state("job", run)
+    assert (status, scan) == ("Succeeded", "Completed") and props.execution_end_time
+    assert (props.items_transferred, props.bytes_transferred) == (7, 700)
+    with pytest.raises(ProtocolError) as late:  # the lease ended with the run
+        site.agent.progress(lease["leaseId"], status="Running", scan_status=None, counters=None)
+    assert late.value.code == "LeaseLost"
+
+
+def test_stop_job_goes_through_canceling(site: Site) -> None:
+    run = site.start("stopped")
+    lease = site.agent.lease()
+    assert lease is not None
+    site.agent.progress(lease["leaseId"], status="Running", scan_status="Scanning", counters=None)
+    site.client.job_definitions.stop_job(RG, "mover", "proj", "stopped")
+    assert site.state("stopped", run)[0] == "CancelRequested"
+
+    # the agent learns of it with its next report, and says it is canceling
+    told = site.agent.progress(
+        lease["leaseId"], status="Running", scan_status="Scanning", counters=COUNTS
+    )
+    assert told.cancel_requested
+    assert site.state("stopped", run)[0] == "CancelRequested"  # "Running" does not undo it
+    site.agent.progress(lease["leaseId"], status="Canceling", scan_status=None, counters=None)
+    assert site.state("stopped", run)[0] == "Canceling"
+
+    # a copy that finished before the agent saw the request still ends Canceled
+    ended = site.agent.complete(
+        lease["leaseId"], status="Succeeded", scan_status="Completed", counters=COUNTS, error=None
+    )
+    assert ended == "Canceled"
+    status, _scan, props = site.state("stopped", run)
+    assert status == "Canceled" and props.execution_end_time
+    assert props.items_scanned == 7
