@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
@@ -15,7 +15,7 @@ import pytest
 
 from ferry.storage.base import Store
 from ferry.storage.entry import Entry, EntryKind, join_path, sort_key
-from ferry.storage.errors import StorageError
+from ferry.storage.errors import InvalidAddress, StorageError
 
 BACKENDS = ["local", "azureblob", "s3", "smb"]
 FILE, DIR = EntryKind.FILE, EntryKind.DIR
@@ -127,6 +127,49 @@ def test_listing_pages_through_a_wide_directory(store: Store) -> None:
         list(pool.map(lambda i: put(store, f"wide/f{i:05d}", b"%d" % i), range(count)))
     listed = names(store, "wide")
     assert listed == [f"f{i:05d}" for i in range(count)]
+
+
+def test_listing_across_small_pages(store: Store) -> None:
+    """Pages of three names (object stores; the others list as they do): directories whose
+    markers and prefixes fall on different pages, between names that sort around them."""
+    if hasattr(store, "list_page_size"):
+        store.list_page_size = 3
+    dirs = ["d", "d0", "e"]
+    files = ["c", "d!", "d-x", "d.txt", "d0.txt", "d00", "dz", "e.bin", "f"]
+    for name in dirs:
+        store.make_dir(name)
+        put(store, f"{name}/inner", b"i")
+    for name in files:
+        put(store, name, name.encode())
+    listed = list(store.list_dir("", []))
+    assert [e.name for e in listed] == sorted(dirs + files, key=sort_key)
+    assert {e.name for e in listed if e.kind is DIR} == set(dirs)
+    assert [e.path for e in store.list_dir("d", [])] == ["d/inner"]
+
+
+HOSTILE_PATHS = ["..", "../x", "a/../../x", "a/..", "/x", "/"]
+
+
+def test_paths_that_leave_the_root_are_refused(store: Store) -> None:
+    """Whatever the engine hands a store, no path reaches outside its root: the store itself
+    refuses them (InvalidAddress), for reading, listing, writing and deleting alike."""
+    for path in HOSTILE_PATHS:
+        for what, call in _every_use(store, path).items():
+            with pytest.raises(InvalidAddress):
+                call()
+                pytest.fail(f"{what} of {path!r} was not refused")
+    assert names(store) == []
+
+
+def _every_use(store: Store, path: str) -> dict[str, Callable[[], object]]:
+    return {
+        "stat": lambda: store.stat(path),
+        "list": lambda: list(store.list_dir(path, [])),
+        "read": lambda: store.open_read(path),
+        "mkdir": lambda: store.make_dir(path),
+        "upload": lambda: store.begin_upload(file_entry(path, 1), 8 << 20),
+        "delete": lambda: store.delete(path, is_dir=False),
+    }
 
 
 def test_stat_of_file_dir_and_missing(store: Store) -> None:

@@ -161,6 +161,7 @@ class AzureBlobStore(Store):
     """A prefix of an Azure Blob container (or the whole container)."""
 
     naming = BLOB
+    list_page_size: int | None = None  # names per listing page; None: the service's (5,000)
 
     def __init__(
         self, container: ContainerClient, location: Location, fast: FastPut | None = None
@@ -262,6 +263,7 @@ class AzureBlobStore(Store):
             name_starts_with=prefix or None,
             include=["metadata"],
             delimiter="/",
+            results_per_page=self.list_page_size,
         ).by_page()
         while True:
             try:

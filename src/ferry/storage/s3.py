@@ -160,6 +160,7 @@ class S3Store(Store):
     """A prefix of an S3 bucket (or the whole bucket)."""
 
     naming = S3
+    list_page_size: int | None = None  # keys per listing page; None: the service's (1,000)
 
     def __init__(
         self,
@@ -258,6 +259,8 @@ class S3Store(Store):
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
+            if self.list_page_size is not None:
+                kwargs["MaxKeys"] = self.list_page_size
             if token:
                 kwargs["ContinuationToken"] = token
             page = self.call("list_objects_v2", path, **kwargs)
