@@ -72,6 +72,14 @@ def walk(store: Store, path: str = "") -> dict[str, Entry]:
     return found
 
 
+def read_back(store: Store, path: str) -> bytes:
+    with store.open_read(path) as handle:
+        chunks = []
+        while chunk := handle.read_at(sum(map(len, chunks)), 4 << 20):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def assert_same_tree(store: Store, files: dict[str, bytes], dirs: set[str]) -> None:
     tree = walk(store)
     assert {p for p, e in tree.items() if e.kind is EntryKind.FILE} == set(files)
@@ -79,6 +87,8 @@ def assert_same_tree(store: Store, files: dict[str, bytes], dirs: set[str]) -> N
     for path, data in files.items():
         assert tree[path].size == len(data), path
         assert store.hash_md5(path) == hashlib.md5(data).hexdigest(), path
+        # an object store's MD5 is the one Ferry recorded: the bytes themselves are read too
+        assert read_back(store, path) == data, path
 
 
 @pytest.fixture
