@@ -232,9 +232,13 @@ def test_commit_replaces_an_existing_file_whole(store: Store) -> None:
     assert abs(entry.mtime_ns - (T0 + 10**9)) < precision(store)
 
 
-def test_metadata_and_times_round_trip(store: Store) -> None:
+def test_metadata_and_times_round_trip(store: Store, backend: ModuleType) -> None:
     store.make_dir("m")
-    put(store, "m/f", b"data")
+    source = Entry("m/f", FILE, 4, T0, T0 - 1_000, T0 - 2_000, 0o640, 1234, 5678)
+    upload = store.begin_upload(source, 8 << 20)
+    upload.write_part(0, [b"data"])
+    upload.part_done(0)
+    upload.commit(source, hashlib.md5(b"data").hexdigest())
     [listed] = list(store.list_dir("m", []))
     stat = store.stat("m/f")
     assert stat is not None
@@ -242,6 +246,13 @@ def test_metadata_and_times_round_trip(store: Store) -> None:
         assert abs(entry.mtime_ns - T0) < precision(store)
         if store.capabilities.posix_metadata:
             assert entry.mode == 0o640
+    assert stat.atime_ns is not None and abs(stat.atime_ns - source.atime_ns) < precision(store)
+    if backend.__name__ != "backend_local":  # a local ctime is the inode's change time
+        # SMB: the creation time; object stores: the source's, kept in metadata
+        assert stat.ctime_ns is not None
+        assert abs(stat.ctime_ns - (T0 - 2_000)) < precision(store)
+    if store.capabilities.set_owner:
+        assert (stat.uid, stat.gid) == (1234, 5678)
     later = file_entry("m/f", 4, T0 + 5 * 10**9, 0o600)
     store.set_metadata(later)
     stat = store.stat("m/f")
