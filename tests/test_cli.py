@@ -217,3 +217,34 @@ def test_progress_display_reports_phases_bytes_and_counts(tmp_path: Path) -> Non
     assert "KiB" in final  # bytes moved
     quiet = ferry("copy", src, tmp_path / "dst2", "-q", check=0)
     assert quiet.stdout == quiet.stderr == ""
+
+
+def test_naming_profile_for_where_the_data_goes_next(tmp_path: Path) -> None:
+    """--naming sharepoint on a local target: names SharePoint cannot hold are Unsupported
+    with their codes (and never written), two names one in SharePoint's eyes copy once."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for name in ("ok.txt", "a:b.txt", "~$budget.xlsx", "x_vti_y", "desktop.ini"):
+        write(src / name, name)
+    write(src / "Forms" / "inner.txt", "root-only reserved")
+    write(src / "Report.txt", "upper")
+    write(src / "report.txt", "lower")
+    log = tmp_path / "log.jsonl"
+    result = ferry("copy", src, dst, "--naming", "sharepoint", "--log", log, "--json", check=0)
+    summary = json.loads(result.stdout)
+    records = {r["path"]: r for r in map(json.loads, log.read_text().splitlines())}
+    codes = {path: r["code"] for path, r in records.items() if r["result"] == "Unsupported"}
+    assert codes == {
+        "a:b.txt": 2022,
+        "~$budget.xlsx": 2027,
+        "x_vti_y": 2027,
+        "desktop.ini": 2027,
+        "Forms": 2027,
+        "report.txt": 2029,
+    }
+    assert summary["itemsUnsupported"] == len(codes)
+    assert sorted(p.name for p in dst.iterdir()) == ["Report.txt", "ok.txt"]
+
+    plain = ferry("copy", src, tmp_path / "plain", "--json", check=0)  # posix alone: all go
+    assert json.loads(plain.stdout)["itemsUnsupported"] == 0
+    wrong = ferry("copy", src, tmp_path / "other", "--naming", "fat32", check=2)
+    assert "--naming" in wrong.stderr and "sharepoint" in wrong.stderr

@@ -69,6 +69,13 @@ def transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-age", metavar="AGE", help="Skip files modified longer ago."),
         click.option("--exclude-hidden", is_flag=True, help="Skip names starting with a dot."),
         click.option(
+            "--naming",
+            metavar="PROFILE",
+            help="Also hold names to PROFILE (posix, windows, blob, s3, sharepoint): where the "
+            "target's data goes next, e.g. a folder a SharePoint client syncs. Names it "
+            "cannot hold are Unsupported.",
+        ),
+        click.option(
             "--checkers",
             type=click.IntRange(1, 256),
             default=8,

@@ -21,6 +21,7 @@ from ferry.engine.run import CopyRun, RunOptions, RunSetupError, RunStatus, RunS
 from ferry.engine.transfer import Integrity, TransferSettings
 from ferry.storage.base import Store
 from ferry.storage.errors import StorageError
+from ferry.storage.naming import NamingProfile, profile_by_name
 from ferry.storage.url import open_store
 
 FAILURES_SHOWN = 20
@@ -55,6 +56,7 @@ class RunRequest:
         min_age: str | None,
         max_age: str | None,
         exclude_hidden: bool,
+        naming: str | None,
         checkers: int,
         transfers: int,
         integrity: str,
@@ -112,6 +114,7 @@ class RunRequest:
             max_delete=max_delete,
             dry_run=dry_run,
             bwlimit=rate,
+            naming=_naming(naming) if naming else None,
         )
         environment = dict(os.environ)
         if s3_endpoint:
@@ -135,6 +138,13 @@ def _size(flag: str, text: str) -> int:
         return parse_size(text)
     except ValueError as exc:
         raise ValueError(f"{flag}: {exc}") from None
+
+
+def _naming(name: str) -> NamingProfile:
+    try:
+        return profile_by_name(name)
+    except ValueError as exc:
+        raise ValueError(f"--naming: {exc}") from None
 
 
 def _age(flag: str, text: str, now_ns: int) -> int:

@@ -63,6 +63,8 @@ class PlanOptions:
     """Both stores keep directories' times, so a directory's times are compared."""
     target_symlinks: bool = True
     naming: NamingProfile | None = None
+    also_naming: NamingProfile | None = None
+    """A second profile every name must also pass: where the target's data goes next."""
     filter: Filter = field(default_factory=lambda: Filter(NO_FILTER_RULES, 0))
 
 
@@ -135,11 +137,13 @@ def _unsupported(src: Entry, opts: PlanOptions) -> Decision | None:
         return Decision(Action.RECORD, Code.OFFLINE_TIER, f"tier {src.tier}")
     if src.kind is EntryKind.SYMLINK and not opts.target_symlinks:
         return Decision(Action.RECORD, Code.UNSUPPORTED_TYPE, "the target cannot hold links")
-    if opts.naming is not None:
+    for profile in (opts.naming, opts.also_naming):
+        if profile is None:
+            continue
         # The walk never enters a directory whose own name failed, so the leaf suffices.
-        problem = opts.naming.check_leaf(src.path)
+        problem = profile.check_leaf(src.path)
         if problem is None and src.kind is EntryKind.FILE:
-            problem = opts.naming.check_size(src.size)
+            problem = profile.check_size(src.size)
         if problem is not None:
             kind, detail = problem
             return Decision(Action.RECORD, _NAME_CODES[kind], detail)

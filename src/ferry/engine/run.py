@@ -18,7 +18,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -41,6 +41,7 @@ from ferry.engine.transfer import (
 from ferry.storage.base import Store
 from ferry.storage.entry import Entry, EntryKind, parent_path
 from ferry.storage.errors import NotFound, StorageError
+from ferry.storage.naming import NamingProfile
 
 MAX_FAILURES_KEPT = 1000
 # Small files go to the transfer pool in batches: handing each one to another thread costs
@@ -87,6 +88,9 @@ class RunOptions:
     # ``RunSummary.subdirs`` as the next units. The unit's own directory gets its times when
     # the unit ends. None: the whole tree in one run.
     unit: str | None = None
+    # Names must also suit this profile, beyond what the target itself can hold: a local
+    # folder that a SharePoint or OneDrive client syncs, a disk an SMB server will share.
+    naming: NamingProfile | None = None
 
     def __post_init__(self) -> None:
         if self.checkers < 1 or self.transfers < 1:
@@ -226,7 +230,13 @@ class CopyRun:
         self._checkers = ThreadPoolExecutor(self.checkers, "ferry-check")
         self._transfers = ThreadPoolExecutor(self.transfers, "ferry-transfer")
         self._stat_before_compare = not (src_caps.listing_metadata and dst_caps.listing_metadata)
-        self._fold = target.naming.fold if dst_caps.case_insensitive else None
+        also = options.naming
+        if dst_caps.case_insensitive:
+            self._fold: Callable[[str], str] | None = target.naming.fold
+        elif also is not None and also.case_insensitive:
+            self._fold = also.fold  # names that will be one item where the data goes next
+        else:
+            self._fold = None
         self._copier = FileCopier(
             source, target, options.transfer, self.bucket, self._cancel, self.counters.moved
         )
@@ -241,6 +251,7 @@ class CopyRun:
             compare_owner=target.capabilities.set_owner and source.capabilities.posix_metadata,
             target_symlinks=target.capabilities.symlinks,
             naming=target.naming,
+            also_naming=options.naming,
             filter=Filter(options.filters, time.time_ns()),
         )
 
