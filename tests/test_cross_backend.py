@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -308,7 +309,7 @@ def test_hostile_object_names_stay_inside_the_target_root(
     target = open_store(address, env=env)
     request.addfinalizer(target.close)
     summary = run(source, target)
-    assert summary.counters.items_failed == 0, summary.failures
+    assert summary.counters.items_failed == 0, [(f.code, f.details) for f in summary.failures]
     assert summary.counters.items_unsupported == len(EVIL_KEYS)
     tree = walk(target)
     assert [p for p, e in tree.items() if e.kind is EntryKind.FILE] == ["ok.txt"]
@@ -324,3 +325,64 @@ def test_hostile_object_names_stay_inside_the_target_root(
         parent.close()
     escaped = {key.replace("\\", "/").rsplit("/", 1)[-1] for key in EVIL_KEYS}
     assert not beside & escaped, beside & escaped
+
+
+class Keys(ListedKeys):
+    """A key listing whose every file can be read."""
+
+    def open_read(self, path: str) -> ReadHandle:
+        return _BytesReader(Entry(path, EntryKind.FILE, len(self.keys[path]), T0), self.keys[path])
+
+
+def path_of_length(length: int, component: int = 200, leaf: int = 100) -> str:
+    """An ASCII path of exactly ``length`` characters: directories of at most ``component``
+    characters above a file name of about ``leaf`` (longer than a temporary name)."""
+    parts: list[str] = []
+    rest = length - leaf
+    while rest > 0:
+        size = min(component, rest - 1)  # the name and its slash
+        if size < 1:
+            leaf += rest  # one character left over: the file name takes it
+            break
+        parts.append(chr(ord("a") + len(parts) % 26) * size)
+        rest -= size + 1
+    return "/".join([*parts, "z" * leaf])
+
+
+@pytest.mark.parametrize("dst_name", BACKENDS)
+def test_the_longest_path_a_target_holds_is_copied_and_one_more_is_unsupported(
+    request: pytest.FixtureRequest, dst_name: str, tmp_path: Path
+) -> None:
+    """The length limit is the service's own, counted from its namespace (container, bucket,
+    share or file system root), not from the target prefix: a path that fills it exactly
+    lands, one character more is Unsupported (2024), never Failed by the server."""
+    target = open_backend(request, dst_name, "limits")
+    longest = target.naming.max_path_bytes
+    fits, too_long = path_of_length(longest), path_of_length(longest + 1)
+    # a short name at the very end: it fits, but the temporary name a disk or share writes
+    # the file under first would not (object stores upload under the final name)
+    short = path_of_length(longest - 5, leaf=5)
+    staged = target.naming.staged_name_length > 0
+    log_path = tmp_path / "log.jsonl"
+    log = open_copy_log(str(log_path), run_id="limits", fmt=LogFormat.JSON, level=LogLevel.ALL)
+    try:
+        summary = CopyRun(
+            Keys({fits: b"fits", too_long: b"too long", short: b"short"}),
+            target,
+            RunOptions(transfer=SETTINGS),
+            log=log,
+        ).run()
+    finally:
+        log.close()
+    assert summary.counters.items_failed == 0, [(f.code, f.details) for f in summary.failures]
+    unsupported = [
+        (r["path"], r["code"])
+        for r in map(json.loads, log_path.read_text().splitlines())
+        if r["result"] == "Unsupported"
+    ]
+    expected = {too_long} | ({short} if staged else set())
+    assert sorted(unsupported) == sorted((path, Code.PATH_TOO_LONG.number) for path in expected)
+    assert read_back(target, fits) == b"fits"
+    if not staged:
+        assert read_back(target, short) == b"short"
+    assert staged is (dst_name in ("local", "smb"))

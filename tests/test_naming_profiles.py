@@ -869,3 +869,23 @@ def test_plan_too_large_exactly_for_oversized_files(
     assert (decision.code is Code.TOO_LARGE) is too_large
     if too_large:
         assert decision.action is Action.RECORD
+
+
+def test_below_a_root_the_whole_name_limits_shrink() -> None:
+    inside = BLOB.below("pre/fix")
+    assert (inside.max_path_bytes, inside.max_depth) == (1024 - len("pre/fix/"), 254 - 2)
+    assert inside.check_leaf("a" * (1024 - 8)) is None
+    assert inside.check_leaf("a" * (1024 - 7))[0] is NameProblem.PATH_TOO_LONG  # type: ignore[index]
+    assert BLOB.below("") == BLOB
+    emoji = WINDOWS.below("\U0001f600")  # counted in UTF-16 code units: 2, and the slash
+    assert emoji.max_path_bytes == 2048 - 3
+
+
+def test_a_staged_store_needs_room_for_the_temporary_name() -> None:
+    disk = POSIX.below("/srv", staged=True)
+    room = disk.max_path_bytes - disk.staged_name_length  # what the parent may take, slash in
+    assert disk.check_staged("d" * (room - 1) + "/x") is None
+    problem = disk.check_staged("d" * room + "/x")
+    assert problem is not None and problem[0] is NameProblem.PATH_TOO_LONG
+    assert "temporary name" in problem[1]
+    assert POSIX.below("/srv").check_staged("d" * 5000 + "/x") is None  # not staged

@@ -144,6 +144,8 @@ def _unsupported(src: Entry, opts: PlanOptions) -> Decision | None:
         problem = profile.check_leaf(src.path)
         if problem is None and src.kind is EntryKind.FILE:
             problem = profile.check_size(src.size)
+        if problem is None and src.kind is not EntryKind.DIR:
+            problem = profile.check_staged(src.path)
         if problem is not None:
             kind, detail = problem
             return Decision(Action.RECORD, _NAME_CODES[kind], detail)

@@ -172,6 +172,7 @@ class AzureBlobStore(Store):
         self.account = location.account
         self.container_name = location.container
         self.prefix = location.prefix
+        self.naming = BLOB.below(self.prefix)  # the service limits whole keys
         self.url = location.shown
         self._no_resume: set[str] = set()
         self._lock = threading.Lock()

@@ -235,6 +235,7 @@ class LocalStore(Store):
         if not root or "\x00" in root:
             raise InvalidAddress(f"not a usable path: {root!r}")
         self.root = os.path.abspath(root)
+        self.naming = POSIX.below(self.root, staged=True)  # PATH_MAX counts the whole path
         self.url = self.root
         self._list_cutoff = list_cutoff
         self._spool_dir = spool_dir

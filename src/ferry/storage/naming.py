@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 class NameProblem(enum.Enum):
@@ -106,6 +106,9 @@ class NamingProfile:
     collisions is the engine's job; the profile only checks one path at a time."""
     max_file_bytes: int | None = None
     """The largest file the target can hold, or None for no limit of its own."""
+    staged_name_length: int = 0
+    """The length of the temporary name a file or link is first written under in its
+    directory (``.ferry-<key>.partial``) where the store does that; that path must fit too."""
     _bad_character: re.Pattern[str] | None = field(
         init=False, repr=False, compare=False, default=None
     )
@@ -191,6 +194,35 @@ class NamingProfile:
         size = len(path) if path.isascii() else len(os.fsencode(path))
         if size > self.max_path_bytes:
             return NameProblem.PATH_TOO_LONG, f"{size} bytes, limit {self.max_path_bytes}"
+        return None
+
+    def below(self, root: str, *, staged: bool = False) -> NamingProfile:
+        """This profile for paths under ``root`` ('/'-separated: a key prefix, or a directory
+        of the share or disk). A service limits whole names, so the total length and depth
+        left to a path below the root are the limits less what ``root/`` takes. ``staged``:
+        the store writes files under a temporary name first (``staged_name_length``)."""
+        used = self.unit.measure(root) + 1 if root else 0
+        return replace(
+            self,
+            max_path_bytes=max(0, self.max_path_bytes - used),
+            max_depth=max(0, self.max_depth - (root.count("/") + 1 if root else 0)),
+            staged_name_length=STAGED_NAME_LENGTH if staged else 0,
+        )
+
+    def check_staged(self, path: str) -> Problem | None:
+        """Whether the temporary name of a file or link at ``path`` fits (see
+        ``staged_name_length``): a short name deep down can fit where its temporary one
+        would not."""
+        if not self.staged_name_length:
+            return None
+        parent = path.rpartition("/")[0]
+        size = (self.unit.measure(parent) + 1 if parent else 0) + self.staged_name_length
+        if size > self.max_path_bytes:
+            return (
+                NameProblem.PATH_TOO_LONG,
+                f"{size} {self.unit.value} with the temporary name it is written under, "
+                f"limit {self.max_path_bytes}",
+            )
         return None
 
     def check_size(self, size: int) -> Problem | None:
@@ -281,6 +313,7 @@ def _describe_character(char: str) -> str:
 
 PARTIAL_SUFFIXES = (".partial", ".parts")
 PARTIAL_KEY_LENGTH = 20
+STAGED_NAME_LENGTH = len(".ferry-") + PARTIAL_KEY_LENGTH + max(map(len, PARTIAL_SUFFIXES))
 _FERRY_RESERVED = "name is reserved for Ferry's partial files"
 
 

@@ -174,6 +174,7 @@ class S3Store(Store):
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self.naming = S3.below(self.prefix)  # the service limits whole keys
         self.region = region
         self.identity = identity
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"

@@ -194,6 +194,9 @@ class SmbStore(Store):
         self.url = address.url
         self.link = Link(address, password)
         self._root = "\\".join(address.root)
+        self.naming = WINDOWS.below(
+            "/".join(address.root), staged=True
+        )  # limits count from the share
         self._list_cutoff = list_cutoff
         self._prefetch_lock = threading.Lock()
         self._prefetched: collections.OrderedDict[str, tuple[Session, Pending]] = (
