@@ -441,3 +441,20 @@ def test_copy_does_not_load_the_http_client() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_scoped_token_sees_its_mover_only(cli: Cli) -> None:
+    cli("mover", "create", "-n", "mine", "-l", "westus")
+    cli("mover", "create", "-n", "theirs", "-l", "westus")
+    scope = cli.json("mover", "show", "-n", "mine")["id"]
+    token = cli("admin", "token", "create", "--role", "Contributor", "--scope", scope)
+    scoped = token.stdout.strip()
+    cli.secrets.append(scoped)
+    as_scoped = {"FERRY_TOKEN": scoped, "FERRY_TOKEN_FILE": None}
+    listed = cli.json("admin", "token", "list")
+    assert any(t["scope"] == scope for t in listed)
+
+    cli("project", "create", "--mover", "mine", "-n", "wave1", env=as_scoped)
+    refused = cli.error("project", "create", "--mover", "theirs", "-n", "wave1", env=as_scoped)
+    assert "ferry: error: " in refused
+    assert [m["name"] for m in cli.json("mover", "list", env=as_scoped)] == ["mine"]

@@ -205,3 +205,45 @@ def test_deleting_a_mover_deletes_everything_in_it(ferry: Ferry, project: Any) -
     client.storage_movers.create_or_update(RG, "mover", {"location": "eastus"})
     assert list(client.endpoints.list(RG, "mover")) == []
     assert list(client.projects.list(RG, "mover")) == []
+
+
+def test_runs_keep_their_snapshot_and_page(project: Any) -> None:
+    """A run shows the definition and endpoints as they were when it started; later
+    changes show in later runs only. More runs than a page are listed through nextLink."""
+    client = project
+    client.job_definitions.create_or_update(
+        RG, "mover", "proj", "snap", definition(description="first")
+    )
+    names = []
+    for i in range(PAGE_SIZE + 1):
+        if i == 1:
+            client.job_definitions.update(
+                RG,
+                "mover",
+                "proj",
+                "snap",
+                JobDefinitionUpdateParameters(
+                    properties=JobDefinitionUpdateProperties(description="second")
+                ),
+            )
+            client.endpoints.update(
+                RG,
+                "mover",
+                "nas",
+                {"properties": {"endpointType": "NfsMount", "description": "moved racks"}},
+            )
+        started = client.job_definitions.start_job(RG, "mover", "proj", "snap")
+        names.append(started.job_run_resource_id.rsplit("/", 1)[1])
+        client.job_definitions.stop_job(RG, "mover", "proj", "snap")
+
+    first = client.job_runs.get(RG, "mover", "proj", "snap", names[0]).properties
+    assert first.job_definition_properties["description"] == "first"
+    assert first.source_properties.get("description") in (None, "")
+    last = client.job_runs.get(RG, "mover", "proj", "snap", names[-1]).properties
+    assert last.job_definition_properties["description"] == "second"
+    assert last.source_properties["description"] == "moved racks"
+
+    pages = client.job_runs.list(RG, "mover", "proj", "snap").by_page()
+    listed = [[run.name for run in page] for page in pages]
+    assert len(listed) == 2 and len(listed[0]) == PAGE_SIZE
+    assert sorted(name for page in listed for name in page) == sorted(names)

@@ -441,3 +441,54 @@ def test_two_servers_start_one_run_per_execution(
         client.job_definitions.stop_job(RG, "mover", "proj", "busy")
     times = sorted(r.properties.scheduled_execution_time for r in runs(client, "busy"))
     assert times == executions
+
+
+def test_weekly_and_monthly_schedules_start_runs_on_their_days(clocked: Clocked) -> None:
+    client = make_client(clocked.ferry)
+    soon = clocked.soon()
+    weekly_at = soon + dt.timedelta(days=2)
+    put(
+        client,
+        "weekday",
+        {
+            "frequency": "Weekly",
+            "isActive": True,
+            "executionTime": {"hour": soon.hour, "minute": soon.minute},
+            "daysOfWeek": [weekly_at.strftime("%A")],
+            "startDate": soon.isoformat(),
+        },
+    )
+    # next month's first and the one after, at the same time of day as soon
+    month = (soon.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    monthly_at = (month + dt.timedelta(days=32)).replace(day=1)
+    put(
+        client,
+        "firsts",
+        {
+            "frequency": "Monthly",
+            "isActive": True,
+            "executionTime": {"hour": soon.hour, "minute": soon.minute},
+            "daysOfMonth": [1],
+            "startDate": soon.isoformat(),
+        },
+    )
+
+    # the day before the weekday, at the execution time: nothing
+    clocked.clock.set(weekly_at - dt.timedelta(days=1) + dt.timedelta(seconds=1))
+    clocked.wait_ticks()
+    assert runs(client, "weekday") == [] and runs(client, "firsts") == []
+    clocked.clock.set(weekly_at + dt.timedelta(seconds=1))
+    run = wait_run(client, "weekday", weekly_at)
+    assert (run.properties.trigger_type, run.properties.status) == ("Scheduled", "Queued")
+    client.job_definitions.stop_job(RG, "mover", "proj", "weekday")
+
+    # next month's first is its first execution (the one after startDate); then the next
+    clocked.clock.set(month + dt.timedelta(seconds=1))
+    first = wait_run(client, "firsts", month)
+    client.job_definitions.stop_job(RG, "mover", "proj", "firsts")
+    clocked.clock.set(monthly_at - dt.timedelta(days=1))
+    clocked.wait_ticks()
+    assert [r.name for r in runs(client, "firsts")] == [first.name]
+    clocked.clock.set(monthly_at + dt.timedelta(seconds=1))
+    wait_run(client, "firsts", monthly_at)
+    assert len(runs(client, "firsts")) == 2
