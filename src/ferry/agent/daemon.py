@@ -63,21 +63,10 @@ class Daemon:
                 self._revoke(str(exc))
 
     def _work(self, lease: dict[str, Any]) -> None:
-        """Run one leased job run or work unit."""
+        """Run one leased job run or work unit (of a pool run)."""
         self.limits.update(lease.get("uploadLimitSchedule"))
-        if "unit" in lease:  # a work unit of a pool run
-            unit = UnitRunner(
-                self.client,
-                lease,
-                self.options.runner,
-                self.stop,
-                limits=self.limits,
-                copy_logs=self.copy_logs,
-            )
-            outcome = unit.execute()
-            log.info("unit %r ended: %s", lease["unit"]["path"], outcome.status)
-            return
-        runner = LeaseRunner(
+        unit = "unit" in lease
+        runner = (UnitRunner if unit else LeaseRunner)(
             self.client,
             lease,
             self.options.runner,
@@ -86,8 +75,9 @@ class Daemon:
             copy_logs=self.copy_logs,
         )
         outcome = runner.execute()
-        log.info("run %s ended: %s", lease["run"]["name"], outcome.status)
-        if outcome.status != "LeaseLost":
+        what = f"unit {lease['unit']['path']!r}" if unit else f"run {lease['run']['name']}"
+        log.info("%s ended: %s", what, outcome.status)
+        if not unit and outcome.status != "LeaseLost":
             self.problem = outcome.problem
             self._heartbeat_once()
 

@@ -172,13 +172,17 @@ def _claim(
         raise UnitLost(f"The lease {lease_id} is no longer held; stop working on its unit.")
     unit = session.get(WorkUnit, unit_id, populate_existing=True)
     assert unit is not None
-    run = session.scalars(
+    return unit, locked_run(session, unit.job_run_id)
+
+
+def locked_run(session: Session, run_id: int) -> JobRun:
+    """The run, read afresh and locked for this transaction."""
+    return session.scalars(
         select(JobRun)
-        .where(JobRun.id == unit.job_run_id)
+        .where(JobRun.id == run_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
-    return unit, run
 
 
 def report(

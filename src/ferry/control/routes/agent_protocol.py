@@ -25,7 +25,7 @@ from ferry.control.agent_auth import (
 )
 from ferry.control.arm import ArmError, check_name, check_resource_group, conflict
 from ferry.control.auth import Principal, authenticate
-from ferry.control.credentials import CredentialError, store_access
+from ferry.control.credentials import CredentialError
 from ferry.control.deps import get_session, get_settings
 from ferry.control.models import (
     AgentIdentity,
@@ -34,10 +34,11 @@ from ferry.control.models import (
     JobRunLease,
     utcnow,
 )
-from ferry.control.resources import agent_id, job_run_id
+from ferry.control.resources import agent_id
 from ferry.control.routes import agent_units
 from ferry.control.routes.agents import render as render_agent
 from ferry.control.routes.agents import upload_limit_schedule
+from ferry.control.routes.lease_views import lease_view
 from ferry.control.schemas import Body
 from ferry.control.settings import Settings
 
@@ -180,49 +181,6 @@ def heartbeat(body: Heartbeat, principal: Agent_, session: Session_) -> dict[str
     return answer
 
 
-def _lease_view(session: Session, lease: JobRunLease, settings: Settings) -> dict[str, Any]:
-    run = lease.job_run
-    job = run.job_definition
-    definition = run.properties.get("jobDefinitionProperties") or {}
-    mode = str(definition.get("copyMode", job.copy_mode))
-    ttl = dt.timedelta(seconds=settings.run_sas_ttl_seconds)
-    bind = access_policies.RunBinder(run, lease.agent_id, lease.lease_id, ttl)
-    source = store_access(
-        session,
-        job.source,
-        job.source_subpath,
-        role="source",
-        copy_mode=mode,
-        sas_ttl=ttl,
-        bind=bind,
-    )
-    target = store_access(
-        session,
-        job.target,
-        job.target_subpath,
-        role="target",
-        copy_mode=mode,
-        sas_ttl=ttl,
-        bind=bind,
-    )
-    return {
-        "leaseId": lease.lease_id,
-        "expiresAt": lease.expires_at.isoformat(),
-        "leaseSeconds": settings.agent_lease_seconds,
-        "run": {
-            "name": run.name,
-            "id": job_run_id(run),
-            "copyMode": mode,
-            "dataIntegrityValidation": definition.get("dataIntegrityValidation", "None"),
-            "sourceName": run.properties.get("sourceName"),
-            "targetName": run.properties.get("targetName"),
-        },
-        "source": source.wire(),
-        "target": target.wire(),
-        "uploadLimitSchedule": upload_limit_schedule(lease.agent),
-    }
-
-
 @router.post(AGENT + "/leases", responses={204: {"description": "No work."}})
 def take_lease(principal: Agent_, session: Session_, settings: Settings_) -> Any:
     agent = current_agent(session, principal)
@@ -235,7 +193,9 @@ def take_lease(principal: Agent_, session: Session_, settings: Settings_) -> Any
         session.rollback()
         return agent_units.take_unit(session, agent, settings)  # a unit of a pool run, if any
     try:
-        view = _lease_view(session, lease, settings)
+        view = lease_view(
+            session, lease.job_run, lease.agent, lease.lease_id, lease.expires_at, settings
+        )
     except CredentialError as exc:
         access_policies.revoke(session, lease.job_run, lease_ids=[lease.lease_id])
         leases.complete(

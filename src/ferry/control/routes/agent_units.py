@@ -10,17 +10,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ferry.control import access_policies, units
 from ferry.control.agent_auth import AgentPrincipal, authenticate_agent
 from ferry.control.arm import ArmError, conflict
-from ferry.control.credentials import CredentialError, store_access
+from ferry.control.credentials import CredentialError
 from ferry.control.deps import get_session, get_settings
-from ferry.control.models import Agent, JobRun, WorkUnit
-from ferry.control.resources import job_run_id
-from ferry.control.routes.agents import upload_limit_schedule
+from ferry.control.models import Agent, WorkUnit
+from ferry.control.routes.lease_views import lease_view
 from ferry.control.schemas import Body
 from ferry.control.settings import Settings
 
@@ -47,52 +45,9 @@ class UnitCompletion(UnitProgress):
 def unit_view(session: Session, unit: WorkUnit, agent: Agent, settings: Settings) -> dict[str, Any]:
     assert unit.lease_id is not None and unit.expires_at is not None
     # the run's grants are read, changed and written back: one unit lease at a time
-    run = session.scalars(
-        select(JobRun)
-        .where(JobRun.id == unit.job_run_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    job = run.job_definition
-    definition = run.properties.get("jobDefinitionProperties") or {}
-    mode = str(definition.get("copyMode", job.copy_mode))
-    ttl = dt.timedelta(seconds=settings.run_sas_ttl_seconds)
-    bind = access_policies.RunBinder(run, agent.id, unit.lease_id, ttl)
-    source = store_access(
-        session,
-        job.source,
-        job.source_subpath,
-        role="source",
-        copy_mode=mode,
-        sas_ttl=ttl,
-        bind=bind,
-    )
-    target = store_access(
-        session,
-        job.target,
-        job.target_subpath,
-        role="target",
-        copy_mode=mode,
-        sas_ttl=ttl,
-        bind=bind,
-    )
-    return {
-        "leaseId": unit.lease_id,
-        "expiresAt": unit.expires_at.isoformat(),
-        "leaseSeconds": settings.agent_lease_seconds,
-        "unit": {"path": unit.path, "attempt": unit.attempt},
-        "run": {
-            "name": run.name,
-            "id": job_run_id(run),
-            "copyMode": mode,
-            "dataIntegrityValidation": definition.get("dataIntegrityValidation", "None"),
-            "sourceName": run.properties.get("sourceName"),
-            "targetName": run.properties.get("targetName"),
-        },
-        "source": source.wire(),
-        "target": target.wire(),
-        "uploadLimitSchedule": upload_limit_schedule(agent),
-    }
+    run = units.locked_run(session, unit.job_run_id)
+    view = lease_view(session, run, agent, unit.lease_id, unit.expires_at, settings)
+    return {**view, "unit": {"path": unit.path, "attempt": unit.attempt}}
 
 
 def take_unit(session: Session, agent: Agent, settings: Settings) -> Any:
