@@ -271,6 +271,38 @@ def test_killed_agent_leaves_its_unit_to_the_others(site: Site, tmp_path: Path) 
     assert root[0] == "" and root[3] == 2 and root[2] in ("p2", "p3")  # leased twice
 
 
+def test_the_only_agent_killed_and_started_again_on_sqlite(site: Site, tmp_path: Path) -> None:
+    """One agent, SIGKILL mid-unit: its lease expires and, started again, it redoes the unit;
+    the counters stay exact and the target equals the source."""
+    if site.ferry.backend != "sqlite":
+        pytest.skip("the one-agent flow runs on SQLite (three agents on PostgreSQL)")
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    items = make_tree(src, top=2, below=1, files=6)
+    files = (1 + 2 + 2) * 6
+    agent = site.agent("p1", "--bwlimit", "16K")
+    assert site.pool("again", ["p1"]).status_code == 200
+    site.endpoints("again", src, dst)
+    assert site.job("again", {"agentPoolName": "again"}).status_code == 200
+    run = site.start("again")
+
+    def busy() -> bool:
+        return any(
+            u[1] == "leased" and u[4].get("itemsTransferred", 0) >= 2 for u in site.units(run)
+        )
+
+    wait_for(busy, timeout=30, every=0.1)
+    assert agent.process is not None
+    agent.process.send_signal(signal.SIGKILL)
+    agent.process.communicate(timeout=10)
+    site.agent("p1")  # the same agent, started again at full speed
+    props = site.wait("again", run, timeout=45)
+    assert_exact(props, items, files)
+    assert props.items_no_transfer_needed >= 2  # what it copied before it died
+    same_tree(src, dst)
+    units = site.units(run)
+    assert {u[1] for u in units} == {"done"} and max(u[3] for u in units) == 2
+
+
 def test_pool_run_copy_log_and_live_counters(site: Site, tmp_path: Path) -> None:
     """The root unit holds 16 slow files (16 KiB/s): while it is the only unit, none is done,
     so counters seen on the run then are the leased unit's live ones. Afterwards the run's

@@ -98,3 +98,28 @@ def test_s3_endpoint_and_region_flags_override_the_environment(
     result = ferry("copy", tmp_path / "src", remote, *flags, "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["itemsTransferred"] == 1
+
+
+def test_s3_profile_flag_picks_credentials_from_the_shared_files(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    write(tmp_path / "src" / "a.txt", "alpha")
+    remote, env = address(request, "s3", "profile")
+    key, secret = env.pop("AWS_ACCESS_KEY_ID"), env.pop("AWS_SECRET_ACCESS_KEY")
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        f"[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n"
+        f"[migration]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
+    )
+    credentials.chmod(0o600)
+    env |= {
+        "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+    }
+    wrong = ("--s3-profile", "default", "--retries", "0", "--json")
+    refused = ferry("copy", tmp_path / "src", remote, *wrong, env=env)
+    assert refused.returncode != 0  # the server refuses the default profile's keys
+    result = ferry("copy", tmp_path / "src", remote, "--s3-profile", "migration", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["itemsTransferred"] == 1
+    assert secret not in result.stdout + result.stderr + refused.stdout + refused.stderr

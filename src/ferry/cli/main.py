@@ -115,6 +115,12 @@ def transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="The S3 region (default: AWS_REGION, AWS_DEFAULT_REGION).",
         ),
         click.option(
+            "--s3-profile",
+            metavar="NAME",
+            help="The AWS profile whose credentials s3:// addresses use (default: AWS_PROFILE; "
+            "keys themselves never go on the command line).",
+        ),
+        click.option(
             "--retries",
             type=click.IntRange(0, 100),
             default=3,

@@ -63,6 +63,7 @@ class RunRequest:
         server_side: bool,
         s3_endpoint: str | None,
         s3_region: str | None,
+        s3_profile: str | None,
         max_delete: int | None,
         retries: int,
         bwlimit: str | None,
@@ -121,6 +122,8 @@ class RunRequest:
             environment["AWS_ENDPOINT_URL_S3"] = s3_endpoint
         if s3_region:
             environment["AWS_REGION"] = s3_region
+        if s3_profile:
+            environment["AWS_PROFILE"] = s3_profile
         return cls(
             src,
             dst,
