@@ -597,3 +597,38 @@ def test_seaweedfs_drops_marker_metadata_so_directory_times_are_not_compared(
     assert again.counters.items_no_transfer_needed == 4
     assert all(r["result"] == "NoTransferNeeded" for r in log.values()), log
     again_store.close()
+
+
+# --------------------------------------------------------------------------------------------
+# The lean PutObject for small files (s3_fast)
+
+
+def test_small_objects_go_the_lean_way_and_read_back_like_boto3s(s3: S3Store, client: Any) -> None:
+    assert s3.fast is not None  # a custom endpoint, path-style: plain requests
+    body = b"small and plain"
+    metadata = {"ferry_mtime": "1650000000123456789", "ferry_mode": "644"}
+    key = s3.key("lean.txt")
+    etag = s3.fast.put(key, body, hashlib.md5(body).digest(), metadata)
+    assert etag is not None and etag.strip('"') == md5(body)
+    head = client.head_object(Bucket=s3.bucket, Key=key)
+    assert head["Metadata"] == metadata and head["ContentLength"] == len(body)
+    assert client.get_object(Bucket=s3.bucket, Key=key)["Body"].read() == body
+
+    # the server checks Content-MD5: a wrong one is refused, nothing is written, and the
+    # caller is told to use boto3 (which then reports the error as usual)
+    other = s3.key("refused.txt")
+    assert s3.fast.put(other, body, hashlib.md5(b"else").digest(), {}) is None
+    assert keys(client, s3.bucket, other) == []
+    # metadata that is not plain ASCII is boto3's to send
+    assert s3.fast.put(other, body, hashlib.md5(body).digest(), {"note": "é"}) is None
+
+
+def test_no_lean_path_through_a_proxy_or_on_aws(request: pytest.FixtureRequest) -> None:
+    address, env = make_address(request, "proxied")
+    proxied = open_s3(address, {**env, "HTTPS_PROXY": "http://127.0.0.1:9"})
+    assert proxied.fast is None
+    proxied.close()
+    aws = {k: v for k, v in env.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    on_aws = open_s3(address, aws)
+    assert on_aws.fast is None  # virtual-hosted addressing and AWS's endpoint rules
+    on_aws.close()

@@ -85,6 +85,7 @@ from ferry.storage.s3_common import (
     same_etag,
 )
 from ferry.storage.s3_errors import error_code, http_status, map_error
+from ferry.storage.s3_fast import FastPutObject
 from ferry.storage.s3_upload import S3Upload, choose_part_size
 
 _log = logging.getLogger(__name__)
@@ -113,7 +114,12 @@ def open_address(address: str, env: Mapping[str, str]) -> S3Store:
     :func:`ferry.storage.s3_address.connect`)."""
     found = connect(address, env)
     return S3Store(
-        found.client, found.bucket, found.prefix, region=found.region, identity=found.identity
+        found.client,
+        found.bucket,
+        found.prefix,
+        region=found.region,
+        identity=found.identity,
+        fast=found.fast,
     )
 
 
@@ -170,8 +176,10 @@ class S3Store(Store):
         *,
         region: str = "us-east-1",
         identity: tuple[str, str] = ("", ""),
+        fast: FastPutObject | None = None,
     ) -> None:
         self.client = client
+        self.fast = fast
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.naming = S3.below(self.prefix)  # the service limits whole keys
@@ -443,6 +451,10 @@ class S3Store(Store):
         path: str,
     ) -> str:
         digest = digest if digest is not None else hashlib.md5(body, usedforsecurity=False).digest()
+        if self.fast is not None:
+            etag = self.fast.put(key, body, digest, metadata)
+            if etag is not None:
+                return etag
         response = self.call(
             "put_object",
             path,
@@ -705,6 +717,8 @@ class S3Store(Store):
         return True
 
     def close(self) -> None:
+        if self.fast is not None:
+            self.fast.close()
         with contextlib.suppress(Exception):
             self.client.close()
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from ferry.storage.errors import InvalidAddress
 from ferry.storage.s3_common import POOL_CONNECTIONS
 from ferry.storage.s3_errors import CREDENTIALS_HINT
+from ferry.storage.s3_fast import FastPutObject
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -131,6 +132,8 @@ class S3Connection:
     identity: tuple[str, str]
     """(endpoint, credential fingerprint): two stores with the same identity can copy
     between each other inside the service."""
+    fast: FastPutObject | None = None
+    """Small PutObjects without boto3's request machinery, where the requests are plain."""
 
 
 def connect(address: str, env: Mapping[str, str]) -> S3Connection:
@@ -216,6 +219,15 @@ def connect(address: str, env: Mapping[str, str]) -> S3Connection:
         # file. Ferry's bodies are at most one part, so sending them at once costs little
         # even when the server refuses one.
         client.meta.events.unregister("before-call.s3", add_expect_header)
+        fast = FastPutObject.for_client(
+            client,
+            bucket=bucket,
+            region=region,
+            addressing=addressing,
+            endpoint=endpoint,
+            credentials=session.get_credentials(),
+            env=env,
+        )
     except InvalidAddress:
         raise
     except BotoCoreError as exc:
@@ -233,4 +245,5 @@ def connect(address: str, env: Mapping[str, str]) -> S3Connection:
         prefix,
         region=region,
         identity=(endpoint or f"aws:{region}", identity),
+        fast=fast,
     )
