@@ -253,13 +253,21 @@ def test_pool_unit_sas_is_bound_and_revoked_when_the_run_ends(site: Site) -> Non
     assert policies(site) == {}
 
 
-def test_unregistering_a_pool_agent_revokes_its_unit_sas(site: Site) -> None:
-    agent = site.agent("u2")
-    start_pool_job(site, "pooled2", "u2")
+def lease_first_unit(
+    site: Site, job: str, agent_name: str
+) -> tuple[AgentClient, dict[str, Any], str]:
+    """Agent ``agent_name`` leases the root unit of a new pool job; its target SAS works."""
+    agent = site.agent(agent_name)
+    start_pool_job(site, job, agent_name)
     unit = agent.lease()
     assert unit is not None
     address = str(unit["target"]["address"])
     assert sas_works(address)
+    return agent, unit, address
+
+
+def test_unregistering_a_pool_agent_revokes_its_unit_sas(site: Site) -> None:
+    _agent, _unit, address = lease_first_unit(site, "pooled2", "u2")
     site.client.agents.begin_delete(RG, MOVER, "u2").result()
     assert not sas_works(address)
     assert policies(site) == {}
@@ -274,12 +282,7 @@ def test_unregistering_a_pool_agent_revokes_its_unit_sas(site: Site) -> None:
 
 
 def test_an_expired_unit_lease_revokes_its_sas(site: Site) -> None:
-    agent = site.agent("u3")
-    start_pool_job(site, "pooled3", "u3")
-    unit = agent.lease()
-    assert unit is not None
-    address = str(unit["target"]["address"])
-    assert sas_works(address)
+    agent, unit, address = lease_first_unit(site, "pooled3", "u3")
     with site.ferry.db() as session:  # the agent went silent: its lease runs out, a sweep runs
         session.execute(
             update(WorkUnit)
