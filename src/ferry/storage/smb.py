@@ -28,7 +28,6 @@ import collections
 import contextlib
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
 
 from smbprotocol.header import NtStatus
 
@@ -44,6 +43,7 @@ from ferry.storage.errors import (
 )
 from ferry.storage.naming import WINDOWS, is_partial_artifact
 from ferry.storage.smb_address import PASSWORD_ENV, SmbAddress, parse_address
+from ferry.storage.smb_channel import Message, Reply
 from ferry.storage.smb_requests import (
     ATTRIBUTES_KEY,
     DELETE,
@@ -66,7 +66,6 @@ from ferry.storage.smb_requests import (
     STATUS_END_OF_FILE,
     SYNCHRONIZE,
     WRITE_ATTRIBUTES,
-    Reply,
     attributes_metadata,
     attributes_of,
     error_for,
@@ -314,7 +313,7 @@ class SmbStore(Store):
             _close_prefetched(session, replies)
         return SmbReadHandle(self, path)
 
-    def open_messages(self, path: str) -> list[Any]:
+    def open_messages(self, path: str) -> list[Message]:
         """Open ``path`` for reading, read its first MiB, query its times again."""
         return [
             req.create(

@@ -1,8 +1,10 @@
 """SMB2 requests and replies of the ``smb`` backend, and what their statuses mean.
 
-Requests are built with smbprotocol's structures (sent by :mod:`ferry.storage.smb_wire`, alone or
-as compounds), but replies that carry times are parsed here: smbprotocol rounds
-directory-listing times to microseconds, and SMB keeps 100 ns.
+Requests are :class:`~ferry.storage.smb_channel.Message` bodies (sent by
+:mod:`ferry.storage.smb_wire`, alone or as compounds): the ones every file costs (CREATE, READ,
+WRITE, QUERY_INFO, CLOSE) are packed here with ``struct``, the rarer ones with smbprotocol's
+structures. Replies are parsed here too: smbprotocol rounds directory-listing times to
+microseconds, and SMB keeps 100 ns.
 
 Times are FILETIMEs: creation (Entry.ctime_ns), last access and last write. The DOS attributes
 READONLY, HIDDEN, SYSTEM and ARCHIVE travel in ``Entry.metadata["smb_attributes"]`` ("0x21").
@@ -13,7 +15,6 @@ from __future__ import annotations
 import struct
 import types
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from smbprotocol.file_info import (
@@ -23,15 +24,7 @@ from smbprotocol.file_info import (
     FileRenameInformation,
 )
 from smbprotocol.header import NtStatus
-from smbprotocol.open import (
-    SMB2CloseRequest,
-    SMB2CreateRequest,
-    SMB2QueryDirectoryRequest,
-    SMB2QueryInfoRequest,
-    SMB2ReadRequest,
-    SMB2SetInfoRequest,
-    SMB2WriteRequest,
-)
+from smbprotocol.open import SMB2QueryDirectoryRequest, SMB2SetInfoRequest
 
 from ferry.storage.entry import Entry, EntryKind
 from ferry.storage.errors import (
@@ -46,6 +39,7 @@ from ferry.storage.errors import (
     Throttled,
     TransientIOError,
 )
+from ferry.storage.smb_channel import TRANSPORT_ERROR, Message, Reply
 
 ATTRIBUTES_KEY = "smb_attributes"
 
@@ -154,7 +148,6 @@ SESSION_LOST = {
 }
 END_OF_LISTING = {NtStatus.STATUS_NO_MORE_FILES, NtStatus.STATUS_NO_SUCH_FILE}
 STATUS_END_OF_FILE = NtStatus.STATUS_END_OF_FILE
-TRANSPORT_ERROR = -1  # a Reply status: no answer (connection lost, timeout)
 _STATUS_NAMES[TRANSPORT_ERROR] = "no answer, the connection was lost"
 _STATUS_CLASSES[TRANSPORT_ERROR] = TransientIOError
 
@@ -256,10 +249,15 @@ def entry_of(path: str, times: tuple[int, ...], attributes: int) -> Entry:
 # Replies and requests
 
 
-@dataclass(slots=True)
-class Reply:
-    status: int  # 0 on success, an NTSTATUS, or TRANSPORT_ERROR
-    data: bytes  # the response body after the SMB2 header
+_CREATE = struct.Struct("<HBBIQQIIIIIHHII")
+_READ = struct.Struct("<HBBIQ16sIIIHHB")
+_WRITE = struct.Struct("<HHIQ16sIIHHI")
+_QUERY_INFO = struct.Struct("<HBBIHHIII16s")
+_CLOSE = struct.Struct("<HHI16s")
+_CREATE_NAME_OFFSET = 120  # the header and the fixed part of the CREATE request
+_WRITE_DATA_OFFSET = 112
+CREATE, CLOSE, READ, WRITE = 0x5, 0x6, 0x8, 0x9
+QUERY_DIRECTORY, QUERY_INFO, SET_INFO = 0xE, 0x10, 0x11
 
 
 def create(
@@ -268,43 +266,57 @@ def create(
     disposition: int = OPEN,
     options: int = OPEN_REPARSE_POINT,
     attributes: int = 0,
-) -> Any:
-    message = SMB2CreateRequest()
-    message["impersonation_level"] = _IMPERSONATION
-    message["desired_access"] = access
-    message["file_attributes"] = attributes
-    message["share_access"] = _SHARE_ALL
-    message["create_disposition"] = disposition
-    message["create_options"] = options
-    message["buffer_path"] = name.encode("utf-16-le") if name else b"\x00\x00"
-    return message
+) -> Message:
+    path = name.encode("utf-16-le")
+    body = _CREATE.pack(
+        57,
+        0,
+        0,  # no oplock: nothing here waits for a break notification
+        _IMPERSONATION,
+        0,
+        0,
+        access,
+        attributes,
+        _SHARE_ALL,
+        disposition,
+        options,
+        _CREATE_NAME_OFFSET,
+        len(path),
+        0,
+        0,
+    )
+    return Message(CREATE, body + (path or b"\x00\x00"))
 
 
-def close(file_id: bytes = RELATED) -> Any:
-    message = SMB2CloseRequest()
-    message["file_id"] = file_id
-    return message
+def close(file_id: bytes = RELATED) -> Message:
+    return Message(CLOSE, _CLOSE.pack(24, 0, 0, file_id))
 
 
-def set_info(info: Any, file_id: bytes = RELATED) -> Any:
+def read(file_id: bytes, offset: int, length: int) -> Message:
+    body = _READ.pack(49, 0x50, 0, length, offset, file_id, 0, 0, 0, 0, 0, 0)
+    return Message(READ, body, length)
+
+
+def write(file_id: bytes, offset: int, data: bytes) -> Message:
+    body = _WRITE.pack(49, _WRITE_DATA_OFFSET, len(data), offset, file_id, 0, 0, 0, 0, 0)
+    return Message(WRITE, body + data, len(data))
+
+
+def query_times(file_id: bytes) -> Message:
+    body = _QUERY_INFO.pack(41, 1, _FILE_NETWORK_OPEN_INFORMATION, 56, 0, 0, 0, 0, 0, file_id)
+    return Message(QUERY_INFO, body)  # 1: SMB2_0_INFO_FILE
+
+
+def set_info(info: Any, file_id: bytes = RELATED) -> Message:
     message = SMB2SetInfoRequest()
     message["info_type"] = info.INFO_TYPE
     message["file_info_class"] = info.INFO_CLASS
     message["file_id"] = file_id
     message["buffer"] = info
-    return message
+    return Message(SET_INFO, message.pack())
 
 
-def query_times(file_id: bytes) -> Any:
-    message = SMB2QueryInfoRequest()
-    message["info_type"] = 1  # SMB2_0_INFO_FILE
-    message["file_info_class"] = _FILE_NETWORK_OPEN_INFORMATION
-    message["output_buffer_length"] = 56
-    message["file_id"] = file_id
-    return message
-
-
-def query_directory(file_id: bytes, *, restart: bool) -> Any:
+def query_directory(file_id: bytes, *, restart: bool) -> Message:
     message = SMB2QueryDirectoryRequest()
     message["file_information_class"] = _FILE_ID_FULL_DIRECTORY_INFORMATION
     message["flags"] = _RESTART_SCANS if restart else 0
@@ -312,26 +324,7 @@ def query_directory(file_id: bytes, *, restart: bool) -> Any:
     message["file_id"] = file_id
     message["output_buffer_length"] = _LIST_BUFFER
     message["buffer"] = "*".encode("utf-16-le")
-    return message
-
-
-def read(file_id: bytes, offset: int, length: int) -> Any:
-    message = SMB2ReadRequest()
-    message["length"] = length
-    message["offset"] = offset
-    message["minimum_count"] = 0
-    message["file_id"] = file_id
-    message["padding"] = b"\x50"
-    return message
-
-
-def write(file_id: bytes, offset: int, data: bytes) -> Any:
-    message = SMB2WriteRequest()
-    message["length"] = len(data)
-    message["offset"] = offset
-    message["file_id"] = file_id
-    message["buffer"] = data
-    return message
+    return Message(QUERY_DIRECTORY, message.pack(), _LIST_BUFFER)
 
 
 def disposition() -> Any:

@@ -25,6 +25,7 @@ from ferry.storage.base import Upload, md5_of
 from ferry.storage.entry import Entry
 from ferry.storage.errors import NotFound, StorageError, StoreIOError
 from ferry.storage.naming import PARTIAL_KEY_LENGTH
+from ferry.storage.smb_channel import Message
 from ferry.storage.smb_requests import (
     DELETE,
     IO_CHUNK,
@@ -247,15 +248,21 @@ class SmbUpload(Upload):
     # -- the end ---------------------------------------------------------------------------
 
     def commit(self, meta: Entry, md5: str | None) -> None:
-        basic = req.set_info(req.basic_info(meta, is_dir=False))
-        rename = req.set_info(req.rename_info(self._final))
         # The attributes again under the final name: Samba reports HIDDEN for the dot-named
         # partial file ("hide dot files") and skips a set equal to what it reports, so HIDDEN
         # set there alone is not stored and is gone after the rename.
         attributes = req.attributes_of(meta)
-        again = (
-            [] if attributes is None else [req.set_info(req.attributes_only(attributes or NORMAL))]
-        )
+
+        def finish(file_id: bytes) -> list[Message]:
+            """Times, the rename over the final name, the attributes again."""
+            finishing = [
+                req.set_info(req.basic_info(meta, is_dir=False), file_id),
+                req.set_info(req.rename_info(self._final), file_id),
+            ]
+            if attributes is not None:
+                finishing.append(req.set_info(req.attributes_only(attributes or NORMAL), file_id))
+            return finishing
+
         if self._buffer is not None:
             session: Session | None = self._store.link.session()
             self._session = session
@@ -264,7 +271,7 @@ class SmbUpload(Upload):
             messages = [self._create_data(OVERWRITE_IF)]
             if self._buffer:
                 messages.append(req.write(RELATED, 0, bytes(self._buffer)))
-            compound = [*messages, basic, rename, *again, req.close()]
+            compound = [*messages, *finish(RELATED), req.close()]
             replies = session.run(compound)
             if replies[0].status == NtStatus.STATUS_ACCESS_DENIED:
                 with contextlib.suppress(NotFound):
@@ -274,9 +281,7 @@ class SmbUpload(Upload):
         else:
             session, file_id = self._session, self._data_id
             assert session is not None and file_id is not None
-            for message in (basic, rename, *again):
-                message["file_id"] = file_id
-            replies = session.run([basic, rename, *again, req.close(file_id)])
+            replies = session.run([*finish(file_id), req.close(file_id)])
             self._data_id = None
             write_and_times = replies[:1]
         failure = req.first_failure(write_and_times)
@@ -287,7 +292,7 @@ class SmbUpload(Upload):
             self._store.replace(
                 self._data_path, self._final, self.path, rename_status, attributes=attributes
             )
-        elif again and replies[len(write_and_times) + 1].status:
+        elif attributes is not None and replies[len(write_and_times) + 1].status:
             status = replies[len(write_and_times) + 1].status
             raise self._store.error(status, self.path, "set the attributes of")
         self._buffer = None

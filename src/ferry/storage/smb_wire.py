@@ -8,9 +8,11 @@ sends a whole compound request (open, read, query, close) or keeps several READs
 flight (:meth:`Session.submit` returns a :class:`Pending` whose replies are collected later), and
 many threads share the one connection.
 
-The server grants a window of credits and smbprotocol fails a request outright when the window
-is exhausted, so every request first takes its credits from a gate sized to the window (raised
-with an echo after connecting).
+smbprotocol connects and logs on; the store's own requests then travel through
+:mod:`ferry.storage.smb_channel`, which packs, signs and matches them without smbprotocol's
+per-message objects. The server grants a window of credits, and a request beyond it is refused,
+so every request first takes its credits from a gate sized to the window (raised with an echo
+after connecting).
 """
 
 from __future__ import annotations
@@ -24,21 +26,13 @@ from typing import Any
 from smbclient._pool import delete_session, register_session, reset_connection_cache
 from smbprotocol.exceptions import SMBAuthenticationError, SMBException, SMBResponseException
 from smbprotocol.header import NtStatus
-from smbprotocol.open import SMB2QueryDirectoryRequest, SMB2ReadRequest, SMB2WriteRequest
 from smbprotocol.tree import TreeConnect
 
 from ferry.storage.errors import NotFound, PermissionDenied, StoreIOError, TransientIOError
 from ferry.storage.smb_address import PASSWORD_ENV, SmbAddress
-from ferry.storage.smb_requests import (
-    LOGON,
-    SESSION_LOST,
-    TRANSPORT_ERROR,
-    Reply,
-    error_for,
-    status_name,
-)
+from ferry.storage.smb_channel import TRANSPORT_ERROR, Channel, Exchange, Message, Reply
+from ferry.storage.smb_requests import LOGON, SESSION_LOST, error_for, status_name
 
-_CREDIT_PAYLOAD = 65_536
 _CREDIT_TARGET = 2048
 _CREDIT_RESERVE = 8  # smbprotocol's keep-alive echoes, cancels
 _CONNECT_TIMEOUT = 30
@@ -73,42 +67,38 @@ class _Credits:
             self._cond.notify_all()
 
 
-def _charge(message: Any) -> int:
-    """Credits a request costs (smbprotocol's own rule, MS-SMB2 3.1.5.2)."""
-    command = type(message)
-    payload = 1
-    if command is SMB2ReadRequest or command is SMB2WriteRequest:
-        payload = int(message["length"].get_value())
-    elif command is SMB2QueryDirectoryRequest:
-        payload = int(message["output_buffer_length"].get_value())
-    return (max(0, payload - 1) // _CREDIT_PAYLOAD) + 1
-
-
 class Pending:
     """Requests sent in one go whose replies have not been collected yet."""
 
-    def __init__(self, session: Session, requests: list[Any], credits: int) -> None:
+    def __init__(self, session: Session, exchange: Exchange, credits: int) -> None:
         self._session = session
-        self._requests = requests
+        self._exchange = exchange
         self._credits = credits
         self._replies: list[Reply] | None = None
 
     def replies(self) -> list[Reply]:
         if self._replies is None:
+            session = self._session
             try:
-                self._replies = [self._session.receive(request) for request in self._requests]
+                if not self._exchange.wait(_REQUEST_TIMEOUT):
+                    session.channel.give_up(self._exchange)
+                replies = self._exchange.replies
+                if session.channel.session_lost or any(
+                    reply.status == TRANSPORT_ERROR for reply in replies
+                ):
+                    session.broken = True
+                self._replies = replies
             finally:
-                self._session.credits.give(self._credits)
+                session.credits.give(self._credits)
         return self._replies
 
 
 class Session:
     """One connection, session and tree connect, and the credits of its window."""
 
-    def __init__(self, connection: Any, session: Any, tree: Any, credits: _Credits) -> None:
+    def __init__(self, connection: Any, channel: Channel, credits: _Credits) -> None:
         self.connection = connection
-        self.session_id = session.session_id
-        self.tree_id = tree.tree_connect_id
+        self.channel = channel
         self.credits = credits
         self.broken = False
         self._deferred: queue.SimpleQueue[Pending | None] | None = None
@@ -119,35 +109,34 @@ class Session:
         worker = getattr(self.connection, "_t_worker", None)
         return (
             not self.broken
+            and not self.channel.closed
             and self.connection.transport.connected
             and (worker is None or worker.is_alive())
         )
 
     def submit(
-        self, messages: Sequence[Any], *, related: bool = True, block: bool = True, keep: int = 0
+        self,
+        messages: Sequence[Message],
+        *,
+        related: bool = True,
+        block: bool = True,
+        keep: int = 0,
     ) -> Pending | None:
         """Send ``messages`` (a compound when several); None if not blocking and short of
         credits (or if fewer than ``keep`` would be left)."""
-        cost = sum(_charge(message) for message in messages)
+        cost = sum(message.charge for message in messages)
         taken = self.credits.take(cost, block=block, keep=keep)
         if not taken:
             return None
         try:
-            if len(messages) == 1:
-                requests = [
-                    self.connection.send(messages[0], sid=self.session_id, tid=self.tree_id)
-                ]
-            else:
-                requests = self.connection.send_compound(
-                    list(messages), self.session_id, self.tree_id, related=related
-                )
+            exchange = self.channel.send(messages, related=related)
         except (SMBException, OSError, ValueError) as exc:
             self.credits.give(taken)
             self.broken = True
             raise TransientIOError(f"SMB connection lost: {exc}") from exc
-        return Pending(self, requests, taken)
+        return Pending(self, exchange, taken)
 
-    def defer(self, messages: Sequence[Any]) -> None:
+    def defer(self, messages: Sequence[Message]) -> None:
         """Send ``messages`` and let a helper thread collect the replies (for closes nobody
         needs to wait for)."""
         pending = self.submit(messages)
@@ -166,24 +155,10 @@ class Session:
                 self._deferred.put(None)
                 self._deferred = None
 
-    def run(self, messages: Sequence[Any], *, related: bool = True) -> list[Reply]:
+    def run(self, messages: Sequence[Message], *, related: bool = True) -> list[Reply]:
         pending = self.submit(messages, related=related)
         assert pending is not None
         return pending.replies()
-
-    def receive(self, request: Any) -> Reply:
-        try:
-            response = self.connection.receive(
-                request, timeout=_REQUEST_TIMEOUT, resolve_symlinks=False
-            )
-        except SMBResponseException as exc:
-            if exc.status in SESSION_LOST:
-                self.broken = True
-            return Reply(exc.status, b"")
-        except (SMBException, OSError, ValueError):
-            self.broken = True
-            return Reply(TRANSPORT_ERROR, b"")
-        return Reply(0, response["data"].get_value())
 
 
 def _collect(replies: queue.SimpleQueue[Pending | None]) -> None:
@@ -250,7 +225,9 @@ class Link:
             if tree is None:
                 tree = TreeConnect(session, share)
                 tree.connect()
-            credits = self._raise_credits(session)
+            channel = Channel(session.connection, session, tree)
+            channel.install(frozenset(SESSION_LOST))
+            credits = self._raise_credits(session)  # its echo also puts the channel in place
         except SMBResponseException as exc:
             self._drop()
             if exc.status == NtStatus.STATUS_BAD_NETWORK_NAME:
@@ -261,7 +238,7 @@ class Link:
             raise TransientIOError(
                 f"cannot connect to SMB share {a.share!r} on {where}: {exc}"
             ) from None
-        return Session(session.connection, session, tree, credits)
+        return Session(session.connection, channel, credits)
 
     def _logon_failure(self, reason: str) -> PermissionDenied:
         a = self._address
@@ -278,13 +255,13 @@ class Link:
         connection = session.connection
         window = connection.sequence_window
         size = window["high"] - window["low"]
-        for _ in range(4):
-            if size >= _CREDIT_TARGET:
+        for attempt in range(4):
+            if attempt and size >= _CREDIT_TARGET:
                 break
             connection.echo(
                 sid=session.session_id,
                 timeout=_CONNECT_TIMEOUT,
-                credit_request=min(8192, _CREDIT_TARGET - size + 1),
+                credit_request=max(1, min(8192, _CREDIT_TARGET - size + 1)),
             )
             grown = window["high"] - window["low"]
             if grown <= size:
