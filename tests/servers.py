@@ -64,6 +64,7 @@ AZURITE_KEY = (
 AZURITE_SECOND_ACCOUNT = "ferrytwo"
 SAMBA_USER = "ferrysmb"
 SAMBA_SHARE = "share"
+SEALED_SHARE = "sealed"  # a second share that requires SMB 3 encryption
 
 
 class ServerError(RuntimeError):
@@ -679,6 +680,14 @@ def _smb_conf(workdir: Path, share: Path, port: int, user: str) -> str:
     create mask = 0644
     directory mask = 0755
     vfs objects = streams_xattr
+
+[{SEALED_SHARE}]
+    path = {d}/{SEALED_SHARE}
+    read only = no
+    valid users = {user}
+    server smb encrypt = required
+    create mask = 0644
+    directory mask = 0755
 """
 
 
@@ -708,6 +717,9 @@ def run_samba(servers_dir: Path) -> Iterator[Samba]:
     share.mkdir()
     share.chmod(0o755)
     os.chown(share, account.pw_uid, account.pw_gid)
+    sealed = workdir / SEALED_SHARE
+    sealed.mkdir(mode=0o755)
+    os.chown(sealed, account.pw_uid, account.pw_gid)
     conf = workdir / "smb.conf"
 
     def argv(ports: list[int]) -> list[str]:

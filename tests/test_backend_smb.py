@@ -500,3 +500,72 @@ def test_a_file_that_did_not_change_is_not_reported_changed(
             handle.read_at(0, 10)
             path.write_bytes(b"changed behind our back")
             assert handle.changed()
+
+
+# --------------------------------------------------------------------------------------------
+# The message layer (smb_channel)
+
+
+def test_the_hand_packed_requests_are_the_bytes_smbprotocol_packs() -> None:
+    from smbprotocol.open import (
+        SMB2CloseRequest,
+        SMB2CreateRequest,
+        SMB2QueryInfoRequest,
+        SMB2ReadRequest,
+        SMB2WriteRequest,
+    )
+
+    file_id = bytes(range(16))
+    for name in ("", "a", "dir\\fïle 名.bin"):
+        theirs = SMB2CreateRequest()
+        theirs["impersonation_level"] = 2
+        theirs["desired_access"] = 0x100081
+        theirs["file_attributes"] = 0x20
+        theirs["share_access"] = 0x7
+        theirs["create_disposition"] = 5
+        theirs["create_options"] = 0x200040
+        theirs["buffer_path"] = name.encode("utf-16-le") if name else b"\x00\x00"
+        ours = smb_requests.create(name, 0x100081, 5, 0x200040, 0x20)
+        assert ours.body == theirs.pack()
+    read = SMB2ReadRequest()
+    read["length"], read["offset"], read["file_id"] = 300_000, 7, file_id
+    read["minimum_count"], read["padding"] = 0, b"\x50"
+    ours = smb_requests.read(file_id, 7, 300_000)
+    assert ours.body == read.pack()
+    assert ours.charge == 5  # 300,000 bytes: five 64 KiB credits
+    write = SMB2WriteRequest()
+    write["length"], write["offset"], write["file_id"], write["buffer"] = 3, 9, file_id, b"xyz"
+    assert smb_requests.write(file_id, 9, b"xyz").body == write.pack()
+    query = SMB2QueryInfoRequest()
+    query["info_type"], query["file_info_class"] = 1, 34
+    query["output_buffer_length"], query["file_id"] = 56, file_id
+    assert smb_requests.query_times(file_id).body == query.pack()
+    close = SMB2CloseRequest()
+    close["file_id"] = file_id
+    assert smb_requests.close(file_id).body == close.pack()
+
+
+def test_a_share_that_requires_encryption_is_read_and_written_sealed(
+    samba: Samba, tmp_path: Path
+) -> None:
+    from servers import SEALED_SHARE
+
+    address = f"smb://{samba.user}@{samba.host}:{samba.port}/{SEALED_SHARE}/tree"
+    store = open_address(address, {"FERRY_SMB_PASSWORD": samba.password})
+    source = LocalStore(str(tmp_path / "src"))
+    write(tmp_path / "src" / "small.txt", b"sealed small file")
+    big = os.urandom(3 * 1024 * KiB + 5)  # several READ and WRITE requests in flight
+    write(tmp_path / "src" / "sub" / "big.bin", big)
+    back = LocalStore(str(tmp_path / "back"))
+    try:
+        assert copy(source, store).status is RunStatus.SUCCEEDED
+        channel = store.link.session().channel
+        assert channel._sealer is not None and channel._signer is None  # sealed, not just signed
+        summary = copy(store, back)
+        assert summary.status is RunStatus.SUCCEEDED
+        assert (tmp_path / "back" / "small.txt").read_bytes() == b"sealed small file"
+        assert (tmp_path / "back" / "sub" / "big.bin").read_bytes() == big
+        on_share = samba.path.parent / SEALED_SHARE / "tree" / "sub" / "big.bin"
+        assert on_share.read_bytes() == big
+    finally:
+        store.close()
