@@ -6,12 +6,14 @@ test_cli_backends) cover the rest of the contract."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -569,3 +571,93 @@ def test_a_share_that_requires_encryption_is_read_and_written_sealed(
         assert on_share.read_bytes() == big
     finally:
         store.close()
+
+
+class _TamperingRelay:
+    """A TCP relay on 127.0.0.1 to smbd that, once armed, flips a bit in the signature of the
+    next signed reply: what a machine in the middle changing a reply would look like."""
+
+    def __init__(self, port: int) -> None:
+        import socket
+        import threading
+
+        self.armed = threading.Event()
+        self.tampered = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._target = port
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self._target))
+            threading.Thread(target=self._pipe, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._replies, args=(server, client), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: Any, sink: Any) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(2)
+
+    def _replies(self, server: Any, client: Any) -> None:
+        def exactly(count: int) -> bytes:
+            data = b""
+            while len(data) < count:
+                more = server.recv(count - len(data))
+                if not more:
+                    raise OSError("closed")
+                data += more
+            return data
+
+        with contextlib.suppress(OSError):
+            while True:
+                prefix = exactly(4)
+                packet = bytearray(exactly(int.from_bytes(prefix, "big")))
+                signed = packet[:4] == b"\xfeSMB" and packet[16] & 0x8
+                if self.armed.is_set() and signed and not self.tampered.is_set():
+                    packet[50] ^= 0x01
+                    self.tampered.set()
+                client.sendall(prefix + bytes(packet))
+        with contextlib.suppress(OSError):
+            client.shutdown(2)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_a_reply_with_a_bad_signature_is_refused_and_the_session_started_again(
+    samba: Samba, tmp_path: Path
+) -> None:
+    relay = _TamperingRelay(samba.port)
+    (samba.path / "tamper").mkdir(exist_ok=True)
+    (samba.path / "tamper" / "a.txt").write_bytes(b"genuine")
+    os.chown(samba.path / "tamper", samba.uid, samba.gid)
+    address = f"smb://{samba.user}@127.0.0.1:{relay.port}/{samba.share}/tamper"
+    store = open_address(address, {"FERRY_SMB_PASSWORD": samba.password})
+    try:
+        assert store.stat("a.txt") is not None
+        first = store.link.session()
+        relay.armed.set()
+        with pytest.raises(StorageError):
+            handle = store.open_read("a.txt")
+            handle.read_at(0, 7)
+        assert relay.tampered.is_set()
+        assert not first.alive  # the connection the bad reply came on is dropped
+        relay.armed.clear()
+        handle = store.open_read("a.txt")  # a new connection and session
+        assert handle.read_at(0, 7) == b"genuine"
+        handle.close()
+        assert store.link.session() is not first
+    finally:
+        store.close()
+        relay.close()
