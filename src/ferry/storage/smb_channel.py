@@ -38,14 +38,12 @@ _TRANSFORM_PROTOCOL = b"\xfdSMB"
 _NETBIOS = struct.Struct(">I")
 _NO_SIGNATURE = bytes(16)
 
-FLAG_SERVER_TO_REDIR = 0x1
 FLAG_ASYNC = 0x2
 FLAG_RELATED = 0x4
 FLAG_SIGNED = 0x8
 FLAG_DFS = 0x10000000
 STATUS_PENDING = 0x103
 _UNSOLICITED = 0xFFFFFFFFFFFFFFFF  # oplock and lease breaks
-_CANCEL = 0x000C
 
 # signing algorithms and ciphers as negotiated (MS-SMB2 2.2.3.1.7, 2.2.3.1.2)
 _HMAC_SHA256, _AES_CMAC, _AES_GMAC = 0, 1, 2
