@@ -203,7 +203,6 @@ class Channel:
         self._waiting: dict[int, tuple[Exchange, int]] = {}
         self.closed = False
         self.session_lost = False
-        self.failure: Exception | None = None
         self._receive: Callable[[float], bytes | None] | None = None
         self._lost_statuses: frozenset[int] = frozenset()
 
@@ -256,7 +255,7 @@ class Channel:
                 frames += bytes(padding)
             if self._signer is not None:
                 frames[start + 48 : start + 64] = self._signer.signature(
-                    bytes(frames[start:]), ids[index], response=False
+                    bytes(memoryview(frames)[start:]), ids[index], response=False
                 )
         exchange = Exchange(ids)
         with self._lock:
@@ -292,14 +291,14 @@ class Channel:
             while True:
                 packet = self._receive(timeout)
                 if not packet:
-                    self._close(None)
+                    self._close()
                     return packet
                 if not self._take(packet):
                     return packet
         except TimeoutError:
             raise  # idle: smbprotocol sends its keep-alive echo
-        except Exception as exc:
-            self._close(exc)
+        except Exception:
+            self._close()
             raise
 
     def _take(self, packet: bytes) -> bool:
@@ -340,7 +339,8 @@ class Channel:
         if self._signer is not None and not sealed:
             if not flags & FLAG_SIGNED:
                 raise ChannelBroken(f"an unsigned reply on a signed session (command {command})")
-            message = data[start : start + 48] + _NO_SIGNATURE + data[start + 64 : end]
+            view = memoryview(data)  # one copy of the reply, its signature field zeroed
+            message = b"".join((view[start : start + 48], _NO_SIGNATURE, view[start + 64 : end]))
             if not hmac.compare_digest(
                 self._signer.signature(message, message_id, response=True), signature
             ):
@@ -362,10 +362,8 @@ class Channel:
                 if found is not None:
                     found[0]._fill(found[1], _NO_REPLY)
 
-    def _close(self, failure: Exception | None) -> None:
+    def _close(self) -> None:
         self.closed = True
-        if failure is not None and self.failure is None:
-            self.failure = failure
         with self._lock:
             waiting = list(self._waiting.values())
             self._waiting.clear()
@@ -373,14 +371,4 @@ class Channel:
                 exchange._fill(index, _NO_REPLY)
 
 
-__all__ = [
-    "FLAG_RELATED",
-    "FLAG_SIGNED",
-    "HEADER",
-    "TRANSPORT_ERROR",
-    "Channel",
-    "ChannelBroken",
-    "Exchange",
-    "Message",
-    "Reply",
-]
+__all__ = ["TRANSPORT_ERROR", "Channel", "ChannelBroken", "Exchange", "Message", "Reply"]
