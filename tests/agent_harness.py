@@ -18,6 +18,7 @@ from control_server import Ferry, RunningServer
 from ferry.agent.client import AgentClient
 from ferry.agent.identity import Identity
 from ferry.control import Settings
+from ferry.protocol import REGISTRATIONS
 
 OFFLINE_AFTER = 3.0
 LEASE_SECONDS = 4.0
@@ -163,7 +164,7 @@ def in_process_agent(
     agent = AgentClient(ferry.url, identity)
     answer = agent.call(
         "POST",
-        "/agentRegistrations",
+        REGISTRATIONS,
         {
             "publicKey": identity.public_key,
             "subscriptionId": sub,

@@ -23,8 +23,9 @@ from sqlalchemy import select, update
 from agent_harness import in_process_agent
 from control_server import Ferry, RunningServer
 from ferry.agent.client import AgentClient
-from ferry.control import Settings, units
+from ferry.control import Settings, work_units
 from ferry.control.models import JobDefinition, JobRun, WorkUnit
+from ferry.protocol import Completion, Lease, ProgressReport
 from servers import Azurite
 
 RG = "rg-jit"
@@ -128,20 +129,23 @@ def test_sas_is_bound_to_a_policy_and_revoked_when_the_run_ends(site: Site) -> N
     site.start("job", "a1")
     lease = agent.lease()
     assert lease is not None
-    address = str(lease["target"]["address"])
+    address = str(lease.target.address)
     assert "si=ferry-" in address and "sp=" not in address and "se=" not in address
     held = policies(site)
     assert set(held) == {"keepme", next(k for k in held if k.startswith("ferry-"))}
     ours = next(v for k, v in held.items() if k.startswith("ferry-"))
     assert "d" not in ours.permission and {"r", "w", "l"} <= set(ours.permission)  # Additive
     assert sas_works(address)
-    agent.progress(lease["leaseId"], status="Running", scan_status="Scanning", counters=None)
+    agent.progress(
+        lease.lease_id, ProgressReport(status="Running", scan_status="Scanning", counters=None)
+    )
     assert sas_works(address)
 
     assert (
         agent.complete(
-            lease["leaseId"], status="Succeeded", scan_status="Completed", counters=None, error=None
-        )
+            lease.lease_id,
+            Completion(status="Succeeded", scan_status="Completed", counters=None, error=None),
+        ).status
         == "Succeeded"
     )
     assert not sas_works(address)
@@ -157,7 +161,9 @@ def test_mirror_target_may_delete(site: Site) -> None:
     assert lease is not None
     ours = next(v for k, v in policies(site).items() if k.startswith("ferry-"))
     assert "d" in ours.permission
-    agent.complete(lease["leaseId"], status="Failed", scan_status=None, counters=None, error=None)
+    agent.complete(
+        lease.lease_id, Completion(status="Failed", scan_status=None, counters=None, error=None)
+    )
     assert policies(site) == {}
 
 
@@ -166,7 +172,7 @@ def test_unregistering_the_agent_mid_run_revokes_the_sas(site: Site) -> None:
     site.start("job3", "a3")
     lease = agent.lease()
     assert lease is not None
-    address = str(lease["target"]["address"])
+    address = str(lease.target.address)
     assert sas_works(address)
     site.client.agents.begin_delete(RG, MOVER, "a3").result()
     assert not sas_works(address)
@@ -193,7 +199,7 @@ def test_policy_limit(site: Site) -> None:
     held = set(policies(site))
     assert set(foreign) < held and "ferry-r999-a1-t" not in held and len(held) == 5
     agent.complete(
-        lease["leaseId"], status="Succeeded", scan_status=None, counters=None, error=None
+        lease.lease_id, Completion(status="Succeeded", scan_status=None, counters=None, error=None)
     )
     assert set(policies(site)) == set(foreign)
 
@@ -224,44 +230,39 @@ def start_pool_job(site: Site, job: str, agent: str) -> None:
     site.client.job_definitions.start_job(RG, MOVER, "proj", job)
 
 
-def complete_unit(agent: AgentClient, lease: dict[str, Any], subdirs: list[str]) -> str:
-    body = {"status": "Succeeded", "counters": None, "subdirs": subdirs, "error": None}
-    answer = agent.authed("POST", f"/agent/units/{lease['leaseId']}/complete", body)
-    return str(answer["status"])
+def complete_unit(agent: AgentClient, lease: Lease, subdirs: list[str]) -> str:
+    return agent.complete(lease.lease_id, Completion(status="Succeeded", subdirs=subdirs)).status
 
 
 def test_pool_unit_sas_is_bound_and_revoked_when_the_run_ends(site: Site) -> None:
     agent = site.agent("u1")
     start_pool_job(site, "pooled", "u1")
     root = agent.lease()
-    assert root is not None and root["unit"]["path"] == ""
-    address = str(root["target"]["address"])
+    assert root is not None and root.unit.path == ""
+    address = str(root.target.address)
     assert "si=ferry-" in address and "sp=" not in address and "se=" not in address
     held = {k: v for k, v in policies(site).items() if k.startswith("ferry-")}
     assert len(held) == 1 and "d" not in next(iter(held.values())).permission
     assert sas_works(address)
-    progress = {"status": "Running", "counters": None}
-    agent.authed("POST", f"/agent/units/{root['leaseId']}/progress", progress)
+    agent.progress(root.lease_id, ProgressReport(status="Running"))
     assert complete_unit(agent, root, ["sub"]) == "Running"
     assert sas_works(address)  # the run goes on: the agent keeps its policy for the next unit
 
     child = agent.lease()
-    assert child is not None and child["unit"]["path"] == "sub"
+    assert child is not None and child.unit.path == "sub"
     assert set(policies(site)) == set(held)  # the same policy serves the next unit
     assert complete_unit(agent, child, []) == "Succeeded"
-    assert not sas_works(address) and not sas_works(str(child["target"]["address"]))
+    assert not sas_works(address) and not sas_works(str(child.target.address))
     assert policies(site) == {}
 
 
-def lease_first_unit(
-    site: Site, job: str, agent_name: str
-) -> tuple[AgentClient, dict[str, Any], str]:
+def lease_first_unit(site: Site, job: str, agent_name: str) -> tuple[AgentClient, Lease, str]:
     """Agent ``agent_name`` leases the root unit of a new pool job; its target SAS works."""
     agent = site.agent(agent_name)
     start_pool_job(site, job, agent_name)
     unit = agent.lease()
     assert unit is not None
-    address = str(unit["target"]["address"])
+    address = str(unit.target.address)
     assert sas_works(address)
     return agent, unit, address
 
@@ -286,16 +287,16 @@ def test_an_expired_unit_lease_revokes_its_sas(site: Site) -> None:
     with site.ferry.db() as session:  # the agent went silent: its lease runs out, a sweep runs
         session.execute(
             update(WorkUnit)
-            .where(WorkUnit.lease_id == unit["leaseId"])
+            .where(WorkUnit.lease_id == unit.lease_id)
             .values(expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
         )
         session.commit()
-        units.sweep(session)
+        work_units.sweep(session)
     assert not sas_works(address)
     assert policies(site) == {}
     again = agent.lease()  # the unit is queued again, and its new lease gets a new policy
-    assert again is not None and again["unit"]["path"] == "" and again["unit"]["attempt"] == 2
-    assert sas_works(str(again["target"]["address"]))
+    assert again is not None and again.unit.path == "" and again.unit.attempt == 2
+    assert sas_works(str(again.target.address))
 
 
 def test_progress_renews_a_policy_running_out(site: Site) -> None:
@@ -303,7 +304,7 @@ def test_progress_renews_a_policy_running_out(site: Site) -> None:
     site.start("renewed", "r1")
     lease = agent.lease()
     assert lease is not None
-    address = str(lease["target"]["address"])
+    address = str(lease.target.address)
     ident = next(k for k in policies(site) if k.startswith("ferry-"))
     # a run that has held its policy for most of its 30 minutes: one minute left
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
@@ -311,12 +312,14 @@ def test_progress_renews_a_policy_running_out(site: Site) -> None:
     held = policies(site)[ident]
     container.set_container_access_policy({ident: AccessPolicy(held.permission, soon)})
     with site.ferry.db() as session:
-        run = session.scalars(select(JobRun).where(JobRun.key == lease["run"]["name"])).one()
+        run = session.scalars(select(JobRun).where(JobRun.key == lease.run.name)).one()
         grants = [{**g, "expiresAt": soon.isoformat()} for g in run.properties["accessPolicies"]]
         run.properties = {**run.properties, "accessPolicies": grants}
         session.commit()
 
-    agent.progress(lease["leaseId"], status="Running", scan_status="Scanning", counters=None)
+    agent.progress(
+        lease.lease_id, ProgressReport(status="Running", scan_status="Scanning", counters=None)
+    )
     renewed = policies(site)[ident]
     expiry = renewed.expiry
     if isinstance(expiry, str):
@@ -325,6 +328,6 @@ def test_progress_renews_a_policy_running_out(site: Site) -> None:
     assert renewed.permission == held.permission
     assert sas_works(address)
     agent.complete(
-        lease["leaseId"], status="Succeeded", scan_status=None, counters=None, error=None
+        lease.lease_id, Completion(status="Succeeded", scan_status=None, counters=None, error=None)
     )
     assert not sas_works(address)

@@ -19,8 +19,10 @@ from control_server import Ferry
 from ferry.agent.client import AgentClient, AgentRevoked
 from ferry.agent.identity import KEY_FILE, Identity, signed_message
 from ferry.control.models import AgentRegistration
+from ferry.protocol import PROTOCOL_VERSION, REGISTRATIONS, VERSION_HEADER
 
 RG = "rg-agents"
+SPOKEN = {VERSION_HEADER: str(PROTOCOL_VERSION)}  # what raw requests of an agent carry
 
 
 def make_mover(ferry: Ferry) -> tuple[str, object]:
@@ -78,32 +80,40 @@ def test_register_approve_heartbeat_tokens_and_unregister(
         assert ferry.http("GET", mover_path + "/agents/edge1", token=token).status_code == 401
         heartbeat = ferry.url + "/ferry/v1/agent/heartbeat"
         as_admin = requests.post(
-            heartbeat, json={}, headers={"Authorization": f"Bearer {ferry.admin_token}"}, timeout=10
+            heartbeat,
+            json={},
+            headers={**SPOKEN, "Authorization": f"Bearer {ferry.admin_token}"},
+            timeout=10,
         )
         assert as_admin.status_code == 401
         as_agent = requests.post(
-            heartbeat, json={}, headers={"Authorization": f"Bearer {token}"}, timeout=10
+            heartbeat, json={}, headers={**SPOKEN, "Authorization": f"Bearer {token}"}, timeout=10
         )
         assert as_agent.status_code == 200
 
         # signed token requests: a replayed nonce and a stale timestamp are refused
         path = "/ferry/v1/agent/token"
         headers = identity.sign("POST", path)
-        assert requests.post(ferry.url + path, headers=headers, timeout=10).status_code == 200
-        replay = requests.post(ferry.url + path, headers=headers, timeout=10)
+        assert (
+            requests.post(ferry.url + path, headers={**headers, **SPOKEN}, timeout=10).status_code
+            == 200
+        )
+        replay = requests.post(ferry.url + path, headers={**headers, **SPOKEN}, timeout=10)
         assert replay.status_code == 401 and replay.json()["error"]["code"] == "ReplayedRequest"
         stale = str(int(time.time()) - 3600)
         old = dict(identity.sign("POST", path), **{"X-Ferry-Timestamp": stale})
         message = signed_message("POST", path, stale, old["X-Ferry-Nonce"], identity.fingerprint)
         old["X-Ferry-Signature"] = base64.b64encode(identity._key.sign(message)).decode()
-        refused_old = requests.post(ferry.url + path, headers=old, timeout=10)
+        refused_old = requests.post(ferry.url + path, headers={**old, **SPOKEN}, timeout=10)
         assert refused_old.json()["error"]["code"] == "StaleRequest"
         forged = dict(
             identity.sign("POST", path),
             **{"X-Ferry-Signature": base64.b64encode(b"x" * 64).decode()},
         )
         assert (
-            requests.post(ferry.url + path, headers=forged, timeout=10).json()["error"]["code"]
+            requests.post(ferry.url + path, headers={**forged, **SPOKEN}, timeout=10).json()[
+                "error"
+            ]["code"]
             == "InvalidSignature"
         )
 
@@ -122,7 +132,7 @@ def test_register_approve_heartbeat_tokens_and_unregister(
         assert agent.process.returncode == 1, out + err
         assert "unregistered" in err and "ferry agent register" in err
         gone = requests.post(
-            heartbeat, json={}, headers={"Authorization": f"Bearer {token}"}, timeout=10
+            heartbeat, json={}, headers={**SPOKEN, "Authorization": f"Bearer {token}"}, timeout=10
         )
         assert gone.status_code == 401
         try:
@@ -171,9 +181,9 @@ def test_bad_registration_requests(agent_ferry: Ferry) -> None:
         "storageMover": "m",
         "agentName": "a",
     }
-    answer = agent_ferry.http("POST", "/ferry/v1/agentRegistrations", token=None, json=body)
+    answer = agent_ferry.http("POST", REGISTRATIONS, token=None, json=body, headers=SPOKEN)
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "InvalidPublicKey"
     body["publicKey"] = base64.b64encode(bytes(32)).decode()
     body["agentName"] = "bad name!"
-    answer = agent_ferry.http("POST", "/ferry/v1/agentRegistrations", token=None, json=body)
+    answer = agent_ferry.http("POST", REGISTRATIONS, token=None, json=body, headers=SPOKEN)
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "InvalidResourceName"

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from agent_harness import in_process_agent
 from control_server import Ferry
-from ferry.agent.client import AgentClient, ProtocolError
+from ferry.agent import client as agent_client
+from ferry.agent.client import AgentClient, ProtocolError, ProtocolMismatch
+from ferry.protocol import LEASES, VERSION_MISMATCH, Completion, ProgressReport
 
 RG = "rg-lifecycle"
 
@@ -61,12 +64,12 @@ def test_a_run_goes_through_every_state(site: Site) -> None:
     assert (status, scan) == ("Queued", "NotStarted") and props.execution_start_time is None
 
     lease = site.agent.lease()
-    assert lease is not None and lease["run"]["name"] == run
+    assert lease is not None and lease.run.name == run
     status, scan, props = site.state("job", run)
     assert (status, scan) == ("Started", "NotStarted") and props.execution_start_time
 
     progress = site.agent.progress(
-        lease["leaseId"], status="Running", scan_status="Scanning", counters=COUNTS
+        lease.lease_id, ProgressReport(status="Running", scan_status="Scanning", counters=COUNTS)
     )
     assert not progress.cancel_requested
     status, scan, props = site.state("job", run)
@@ -76,14 +79,17 @@ def test_a_run_goes_through_every_state(site: Site) -> None:
 
     done = {**COUNTS, "itemsTransferred": 7, "bytesTransferred": 700}
     ended = site.agent.complete(
-        lease["leaseId"], status="Succeeded", scan_status="Completed", counters=done, error=None
-    )
+        lease.lease_id,
+        Completion(status="Succeeded", scan_status="Completed", counters=done, error=None),
+    ).status
     assert ended == "Succeeded"
     status, scan, props = site.state("job", run)
     assert (status, scan) == ("Succeeded", "Completed") and props.execution_end_time
     assert (props.items_transferred, props.bytes_transferred) == (7, 700)
     with pytest.raises(ProtocolError) as late:  # the lease ended with the run
-        site.agent.progress(lease["leaseId"], status="Running", scan_status=None, counters=None)
+        site.agent.progress(
+            lease.lease_id, ProgressReport(status="Running", scan_status=None, counters=None)
+        )
     assert late.value.code == "LeaseLost"
 
 
@@ -91,24 +97,52 @@ def test_stop_job_goes_through_canceling(site: Site) -> None:
     run = site.start("stopped")
     lease = site.agent.lease()
     assert lease is not None
-    site.agent.progress(lease["leaseId"], status="Running", scan_status="Scanning", counters=None)
+    site.agent.progress(
+        lease.lease_id, ProgressReport(status="Running", scan_status="Scanning", counters=None)
+    )
     site.client.job_definitions.stop_job(RG, "mover", "proj", "stopped")
     assert site.state("stopped", run)[0] == "CancelRequested"
 
     # the agent learns of it with its next report, and says it is canceling
     told = site.agent.progress(
-        lease["leaseId"], status="Running", scan_status="Scanning", counters=COUNTS
+        lease.lease_id, ProgressReport(status="Running", scan_status="Scanning", counters=COUNTS)
     )
     assert told.cancel_requested
     assert site.state("stopped", run)[0] == "CancelRequested"  # "Running" does not undo it
-    site.agent.progress(lease["leaseId"], status="Canceling", scan_status=None, counters=None)
+    site.agent.progress(
+        lease.lease_id, ProgressReport(status="Canceling", scan_status=None, counters=None)
+    )
     assert site.state("stopped", run)[0] == "Canceling"
 
     # a copy that finished before the agent saw the request still ends Canceled
     ended = site.agent.complete(
-        lease["leaseId"], status="Succeeded", scan_status="Completed", counters=COUNTS, error=None
-    )
+        lease.lease_id,
+        Completion(status="Succeeded", scan_status="Completed", counters=COUNTS, error=None),
+    ).status
     assert ended == "Canceled"
     status, _scan, props = site.state("stopped", run)
     assert status == "Canceled" and props.execution_end_time
     assert props.items_scanned == 7
+
+
+def test_an_agent_of_another_protocol_version_takes_no_work(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = site.start("versioned")
+    token = site.agent.token()
+    monkeypatch.setattr(agent_client, "PROTOCOL_VERSION", 1)
+    with pytest.raises(ProtocolMismatch) as refused:
+        site.agent.lease()
+    assert "speaks agent protocol version 2; the agent speaks version 1" in str(refused.value)
+    # an agent older than versions: refused the same, with the version the server speaks
+    older = requests.post(
+        site.ferry.url + LEASES, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert older.status_code == 400
+    error = older.json()["error"]
+    assert error["code"] == VERSION_MISMATCH and "version 2" in error["message"]
+    assert site.state("versioned", run)[0] == "Queued"  # nothing was started
+
+    monkeypatch.undo()
+    lease = site.agent.lease()
+    assert lease is not None and lease.run.name == run and lease.unit.recursive

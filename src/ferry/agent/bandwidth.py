@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferry.engine.run import CopyRun
+from ferry.protocol import UploadLimitSchedule
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +39,22 @@ class Window:
         return moment.weekday() in self.days and self.start <= minute < self.end
 
 
-def parse_schedule(schedule: dict[str, Any] | None) -> list[Window]:
-    """The windows of a wire ``uploadLimitSchedule`` (already validated by the server)."""
-    windows = []
-    for entry in (schedule or {}).get("weeklyRecurrences") or []:
-        start, end = entry["startTime"], entry["endTime"]
-        windows.append(
-            Window(
-                days=frozenset(DAYS.index(day) for day in entry["days"]),
-                start=int(start["hour"]) * 60 + int(start.get("minute", 0)),
-                end=int(end["hour"]) * 60 + int(end.get("minute", 0)),
-                limit_mbps=int(entry["limitInMbps"]),
-            )
+Schedule = UploadLimitSchedule | dict[str, Any] | None
+
+
+def parse_schedule(schedule: Schedule) -> list[Window]:
+    """The windows of an ``uploadLimitSchedule`` (the message, or its wire form)."""
+    if not isinstance(schedule, UploadLimitSchedule):
+        schedule = UploadLimitSchedule.model_validate(schedule or {})
+    return [
+        Window(
+            days=frozenset(DAYS.index(day) for day in entry.days),
+            start=entry.start_time.minutes,
+            end=entry.end_time.minutes,
+            limit_mbps=entry.limit_in_mbps,
         )
-    return windows
+        for entry in schedule.weekly_recurrences
+    ]
 
 
 def local_clock() -> Callable[[], dt.datetime]:
@@ -69,14 +72,14 @@ class UploadLimits:
 
     def __init__(
         self,
-        schedule: dict[str, Any] | None = None,
+        schedule: Schedule = None,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._windows = parse_schedule(schedule)
         self._clock = clock or local_clock()
 
-    def update(self, schedule: dict[str, Any] | None) -> None:
+    def update(self, schedule: Schedule) -> None:
         windows = parse_schedule(schedule)
         with self._lock:
             self._windows = windows
@@ -103,7 +106,7 @@ class UploadLimits:
 def pace(engine: CopyRun, limits: UploadLimits, cap: float | None) -> str:
     """Hold ``engine``'s data stream to the limit in force now (at most ``cap``, the agent's
     --bwlimit); the status to report: PausedByBandwidthManagement in a 0-Mbps window, else
-    Running. Whole-run and work-unit leases call it with each progress tick."""
+    Running. The lease runner calls it with each progress tick."""
     rate = limits.rate(cap)
     if rate != engine.bucket.rate:
         log.info("run %s: data rate now %s B/s", engine.run_id, rate)

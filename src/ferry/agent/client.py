@@ -1,7 +1,8 @@
-"""The agent's client of the control plane's agent protocol (ferry.control.routes
-.agent_protocol). Tokens come from requests signed with the agent key and are renewed before
-they expire; a refused token is renewed once, and a refused renewal means the agent was
-unregistered (AgentRevoked)."""
+"""The agent's client of the control plane's agent protocol (docs/agent-protocol.md), speaking
+the messages of ferry.protocol. Every request names the protocol version; a server of another
+version refuses the agent (ProtocolMismatch) before it takes or changes anything. Tokens come
+from requests signed with the agent key and are renewed before they expire; a refused token is
+renewed once, and a refused renewal means the agent was unregistered (AgentRevoked)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -17,11 +17,29 @@ import requests
 
 from ferry import __version__
 from ferry.agent.identity import Identity
+from ferry.protocol import (
+    HEARTBEAT,
+    LEASES,
+    PROTOCOL_VERSION,
+    TOKEN,
+    VERSION_HEADER,
+    VERSION_MISMATCH,
+    Completion,
+    CompletionAnswer,
+    CopyLogAnswer,
+    ErrorDetail,
+    Heartbeat,
+    HeartbeatAnswer,
+    Lease,
+    ProgressAnswer,
+    ProgressReport,
+    TokenAnswer,
+    lease_route,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-PREFIX = "/ferry/v1"
 TIMEOUT = 30.0
 RENEW_MARGIN = 60.0  # renew a token this many seconds before it expires
 
@@ -45,13 +63,17 @@ class ServerFailed(Unreachable):
     request. Like an unreachable server, the agent retries rather than giving up its work."""
 
 
-class AgentRevoked(Exception):
+class AgentRefused(Exception):
+    """The server will not work with this agent as it is: the agent stops."""
+
+
+class AgentRevoked(AgentRefused):
     """The server no longer knows this agent: it was unregistered."""
 
 
-@dataclass(frozen=True)
-class Progress:
-    cancel_requested: bool
+class ProtocolMismatch(AgentRefused):
+    """The server speaks another version of the agent protocol: the agent cannot work with
+    it until one of them is upgraded (the message says which version the server speaks)."""
 
 
 class AgentClient:
@@ -83,7 +105,11 @@ class AgentClient:
                 self.server + path,
                 json=body,
                 data=data,
-                headers={"User-Agent": f"ferry-agent/{__version__}", **(headers or {})},
+                headers={
+                    "User-Agent": f"ferry-agent/{__version__}",
+                    VERSION_HEADER: str(PROTOCOL_VERSION),
+                    **(headers or {}),
+                },
                 timeout=TIMEOUT,
             )
         except requests.RequestException as exc:
@@ -92,12 +118,15 @@ class AgentClient:
             error = _error(response)
             raise ServerFailed(f"the Ferry server at {self.server} failed: {error}")
         if response.status_code >= 400:
-            raise _error(response)
+            error = _error(response)
+            if error.code == VERSION_MISMATCH:
+                raise ProtocolMismatch(error.message)
+            raise error
         return response
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """An unauthenticated request; its JSON answer (None for 204)."""
-        response = self._send(method, PREFIX + path, body=body)
+        response = self._send(method, path, body=body)
         return response.json() if response.status_code != 204 else None
 
     def authed(self, method: str, path: str, body: Any = None, data: bytes | None = None) -> Any:
@@ -109,7 +138,7 @@ class AgentClient:
             if data is not None:
                 headers["Content-Type"] = "application/octet-stream"
             try:
-                response = self._send(method, PREFIX + path, body=body, headers=headers, data=data)
+                response = self._send(method, path, body=body, headers=headers, data=data)
             except ProtocolError as exc:
                 if exc.status == 401 and attempt == 1:
                     continue
@@ -129,67 +158,44 @@ class AgentClient:
                 return self._token
             if self.identity is None:
                 raise AgentRevoked("this client has no agent key")
-            path = PREFIX + "/agent/token"
             try:
-                answer = self._send("POST", path, headers=self.identity.sign("POST", path)).json()
+                signed = self.identity.sign("POST", TOKEN)
+                answer = TokenAnswer.model_validate(
+                    self._send("POST", TOKEN, headers=signed).json()
+                )
             except ProtocolError as exc:
                 if exc.status == 401:
                     raise AgentRevoked(exc.message) from None
                 raise
-            self._token = str(answer["token"])
-            self._token_expires = time.monotonic() + float(answer["expiresIn"])
+            self._token = answer.token
+            self._token_expires = time.monotonic() + float(answer.expires_in)
             return self._token
 
     # -- the protocol ----------------------------------------------------------------------
 
-    def heartbeat(self, facts: dict[str, Any], error: dict[str, str] | None) -> dict[str, Any]:
-        """The server's answer: agentStatus, agentResourceId, uploadLimitSchedule."""
-        answer: dict[str, Any] = self.authed(
-            "POST", "/agent/heartbeat", {"facts": facts, "errorDetails": error}
-        )
-        return answer
+    def heartbeat(self, facts: dict[str, Any], error: ErrorDetail | None) -> HeartbeatAnswer:
+        body = Heartbeat(facts=facts, error_details=error)
+        return HeartbeatAnswer.model_validate(self.authed("POST", HEARTBEAT, body.wire()))
 
-    def lease(self) -> dict[str, Any] | None:
-        answer: dict[str, Any] | None = self.authed("POST", "/agent/leases")
-        return answer
+    def lease(self) -> Lease | None:
+        """A unit to work on, or None when there is no work."""
+        answer = self.authed("POST", LEASES)
+        return None if answer is None else Lease.model_validate(answer)
 
-    def progress(
-        self,
-        lease_id: str,
-        *,
-        status: str | None,
-        scan_status: str | None,
-        counters: dict[str, int] | None,
-    ) -> Progress:
-        answer = self.authed(
-            "POST",
-            f"/agent/leases/{lease_id}/progress",
-            {"status": status, "scanStatus": scan_status, "counters": counters},
-        )
-        return Progress(bool(answer["cancelRequested"]))
+    def progress(self, lease_id: str, report: ProgressReport) -> ProgressAnswer:
+        """Report progress, which renews the lease."""
+        answer = self.authed("POST", lease_route(lease_id, "progress"), report.wire())
+        return ProgressAnswer.model_validate(answer)
 
     def ship_copy_log(self, lease_id: str, offset: int, chunk: bytes) -> int:
         """Append ``chunk`` at ``offset`` of the lease's copy log; the stored size."""
-        answer = self.authed(
-            "POST", f"/agent/leases/{lease_id}/copyLog?offset={offset}", data=chunk
-        )
-        return int(answer["size"])
+        path = f"{lease_route(lease_id, 'copyLog')}?offset={offset}"
+        return CopyLogAnswer.model_validate(self.authed("POST", path, data=chunk)).size
 
-    def complete(
-        self,
-        lease_id: str,
-        *,
-        status: str,
-        scan_status: str | None,
-        counters: dict[str, int] | None,
-        error: dict[str, str] | None,
-    ) -> str:
-        answer = self.authed(
-            "POST",
-            f"/agent/leases/{lease_id}/complete",
-            {"status": status, "scanStatus": scan_status, "counters": counters, "error": error},
-        )
-        return str(answer["status"])
+    def complete(self, lease_id: str, completion: Completion) -> CompletionAnswer:
+        """End the unit; the answer holds the run's status after it."""
+        answer = self.authed("POST", lease_route(lease_id, "complete"), completion.wire())
+        return CompletionAnswer.model_validate(answer)
 
 
 def retrying(call: Callable[[], T], *, within: float, what: str) -> T:

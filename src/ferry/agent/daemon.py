@@ -1,5 +1,6 @@
-"""``ferry agent run``: heartbeats in one thread; in the main loop, lease a job run, run it,
-and look again. Unregistering the agent ends it: its next call is refused (AgentRevoked)."""
+"""``ferry agent run``: heartbeats in one thread; in the main loop, lease a work unit, run it,
+and look again. Unregistering the agent ends it: its next call is refused (AgentRevoked); so
+does a server that speaks another protocol version (ProtocolMismatch)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ferry.agent.bandwidth import UploadLimits
-from ferry.agent.client import AgentClient, AgentRevoked, ProtocolError, Unreachable
+from ferry.agent.client import AgentClient, AgentRefused, AgentRevoked, ProtocolError, Unreachable
 from ferry.agent.facts import facts
 from ferry.agent.identity import AgentState, Identity
-from ferry.agent.runner import LeaseRunner, RunnerOptions
-from ferry.agent.unit_runner import UnitRunner
+from ferry.agent.lease_runner import LEASE_LOST, LeaseRunner, RunnerOptions
+from ferry.protocol import ErrorDetail, Lease
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +38,18 @@ class Daemon:
         self.copy_logs = data_dir / "copylogs"
         self.limits = UploadLimits()  # the uploadLimitSchedule of the latest heartbeat or lease
         self.stop = threading.Event()
-        self.revoked: str | None = None
-        self.problem: dict[str, str] | None = None
+        self.refused: AgentRefused | None = None
+        self.problem: ErrorDetail | None = None
 
-    def _revoke(self, message: str) -> None:
-        if self.revoked is None:
-            self.revoked = message
+    def _refuse(self, refusal: AgentRefused) -> None:
+        if self.refused is None:
+            self.refused = refusal
         self.stop.set()
 
     def _heartbeat_once(self) -> None:
         try:
             answer = self.client.heartbeat(facts(self.client.host), self.problem)
-            self.limits.update(answer.get("uploadLimitSchedule"))
+            self.limits.update(answer.upload_limit_schedule)
         except Unreachable as exc:
             log.warning("heartbeat failed: %s", exc)
         except ProtocolError as exc:
@@ -59,14 +59,13 @@ class Daemon:
         while not self.stop.wait(self.options.heartbeat_interval):
             try:
                 self._heartbeat_once()
-            except AgentRevoked as exc:
-                self._revoke(str(exc))
+            except AgentRefused as exc:
+                self._refuse(exc)
 
-    def _work(self, lease: dict[str, Any]) -> None:
-        """Run one leased job run or work unit (of a pool run)."""
-        self.limits.update(lease.get("uploadLimitSchedule"))
-        unit = "unit" in lease
-        runner = (UnitRunner if unit else LeaseRunner)(
+    def _work(self, lease: Lease) -> None:
+        """Run one leased work unit; a change in whether the agent can work is reported."""
+        self.limits.update(lease.upload_limit_schedule)
+        runner = LeaseRunner(
             self.client,
             lease,
             self.options.runner,
@@ -75,14 +74,14 @@ class Daemon:
             copy_logs=self.copy_logs,
         )
         outcome = runner.execute()
-        what = f"unit {lease['unit']['path']!r}" if unit else f"run {lease['run']['name']}"
-        log.info("%s ended: %s", what, outcome.status)
-        if not unit and outcome.status != "LeaseLost":
+        log.info("%s ended: %s", runner.what, outcome.status)
+        if outcome.status != LEASE_LOST and outcome.problem != self.problem:
             self.problem = outcome.problem
             self._heartbeat_once()
 
     def run(self) -> None:
-        """Work until stopped; raises AgentRevoked when the server refuses this agent."""
+        """Work until stopped; raises AgentRevoked or ProtocolMismatch when the server refuses
+        this agent."""
         self.client.token()  # fail fast when the agent is not (or no longer) registered
         self._heartbeat_once()
         beats = threading.Thread(target=self._heartbeats, name="ferry-heartbeat", daemon=True)
@@ -102,10 +101,10 @@ class Daemon:
                 except (Unreachable, ProtocolError) as exc:
                     # the agent outlives a failing server: the lease expires, the work is redone
                     log.warning("work given up: %s", exc)
-        except AgentRevoked as exc:
-            self._revoke(str(exc))
+        except AgentRefused as exc:
+            self._refuse(exc)
         finally:
             self.stop.set()
             beats.join(self.options.heartbeat_interval + 5)
-        if self.revoked is not None:
-            raise AgentRevoked(self.revoked)
+        if self.refused is not None:
+            raise self.refused

@@ -10,6 +10,7 @@ from pathlib import Path
 from ferry.agent.client import AgentClient
 from ferry.agent.facts import facts
 from ferry.agent.identity import AgentState, Identity
+from ferry.protocol import REGISTRATIONS, Registration, RegistrationRequest
 
 
 class RegistrationFailed(Exception):
@@ -29,31 +30,29 @@ def register(
 ) -> AgentState:
     identity = Identity.create(data_dir)
     client = AgentClient(server)
-    answer = client.call(
-        "POST",
-        "/agentRegistrations",
-        {
-            "publicKey": identity.public_key,
-            "subscriptionId": subscription,
-            "resourceGroup": resource_group,
-            "storageMover": mover,
-            "agentName": agent_name,
-            "facts": facts(client.host),
-        },
+    request = RegistrationRequest(
+        public_key=identity.public_key,
+        subscription_id=subscription,
+        resource_group=resource_group,
+        storage_mover=mover,
+        agent_name=agent_name,
+        facts=facts(client.host),
     )
+    answer = Registration.model_validate(client.call("POST", REGISTRATIONS, request.wire()))
     state = AgentState(
         server=client.server,
         subscription_id=subscription,
         resource_group=resource_group,
         storage_mover=mover,
         agent_name=agent_name,
-        registration_id=str(answer["id"]),
+        registration_id=answer.id,
     )
     state.save(data_dir)
-    show_code(str(answer["userCode"]), str(answer["expiresAt"]))
+    show_code(str(answer.user_code), answer.expires_at)
     while True:
         time.sleep(poll_interval)
-        status = client.call("GET", f"/agentRegistrations/{state.registration_id}")["status"]
+        polled = client.call("GET", f"{REGISTRATIONS}/{state.registration_id}")
+        status = Registration.model_validate(polled).status
         if status == "Approved":
             state.approved = True
             state.save(data_dir)

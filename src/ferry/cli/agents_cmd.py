@@ -134,7 +134,7 @@ def register(
     data_dir: Path,
 ) -> None:
     """Register this machine as an agent: prints a code for an admin to approve."""
-    from ferry.agent.client import ProtocolError, Unreachable
+    from ferry.agent.client import ProtocolError, ProtocolMismatch, Unreachable
     from ferry.agent.registration import RegistrationFailed
     from ferry.agent.registration import register as run_registration
     from ferry.cli.config import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION, normalize_server
@@ -154,7 +154,7 @@ def register(
             data_dir=data_dir,
             show_code=show_code,
         )
-    except (RegistrationFailed, Unreachable, ProtocolError) as exc:
+    except (RegistrationFailed, Unreachable, ProtocolError, ProtocolMismatch) as exc:
         fail(str(exc))
     except Exception as exc:  # ConfigError of a bad URL
         fail(str(exc), exitcodes.USAGE)
@@ -199,10 +199,10 @@ def run(
     import logging
     import signal
 
-    from ferry.agent.client import AgentRevoked, Unreachable
+    from ferry.agent.client import AgentRevoked, ProtocolMismatch, Unreachable
     from ferry.agent.daemon import Daemon, DaemonOptions
     from ferry.agent.identity import IdentityError
-    from ferry.agent.runner import RunnerOptions
+    from ferry.agent.lease_runner import RunnerOptions
     from ferry.cli.units import parse_rate
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -228,6 +228,8 @@ def run(
             f"the control plane refused this agent ({exc}); it was unregistered. "
             "Register it again with 'ferry agent register'."
         )
+    except ProtocolMismatch as exc:
+        fail(str(exc))
     except Unreachable as exc:
         fail(str(exc))
     except KeyboardInterrupt:

@@ -30,7 +30,7 @@ from typing import Any
 import requests
 import uvicorn
 
-from ferry.agent.client import AgentRevoked, ProtocolError, Unreachable
+from ferry.agent.client import AgentRefused, AgentRevoked, ProtocolError, Unreachable
 from ferry.agent.daemon import Daemon, DaemonOptions
 from ferry.agent.identity import AgentState, IdentityError, write_private
 from ferry.agent.registration import RegistrationFailed, register
@@ -234,7 +234,7 @@ class Up:
         def run() -> None:
             try:
                 daemon.run()
-            except (AgentRevoked, Unreachable) as exc:  # shown; the server stays up
+            except (AgentRefused, Unreachable) as exc:  # shown; the server stays up
                 self.agent_error = str(exc)
                 log.error("the local agent stopped: %s", exc)
             except Exception as exc:

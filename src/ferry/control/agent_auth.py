@@ -34,6 +34,12 @@ from ferry.control.deps import get_session
 from ferry.control.models import Agent, AgentIdentity, AgentNonce, AgentToken, utcnow
 from ferry.control.settings import Settings
 from ferry.control.tokens import hash_token
+from ferry.protocol import (
+    PROTOCOL_VERSION,
+    VERSION_HEADER,
+    VERSION_MISMATCH,
+    version_mismatch_message,
+)
 
 AGENT_TOKEN_PREFIX = "ferryagent_"  # noqa: S105 - a prefix, not a secret
 KEY_HEADER = "X-Ferry-Agent-Key"
@@ -184,3 +190,11 @@ def current_agent(
             "This agent was unregistered (deleted). Register it again with 'ferry agent register'.",
         )
     return agent
+
+
+def require_protocol_version(request: Request) -> None:
+    """Dependency of every agent-protocol route: an agent that speaks another version of the
+    protocol is told which one the server speaks before it takes or changes anything."""
+    spoken = request.headers.get(VERSION_HEADER)
+    if spoken != str(PROTOCOL_VERSION):
+        raise ArmError(400, VERSION_MISMATCH, version_mismatch_message(spoken))

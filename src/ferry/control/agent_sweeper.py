@@ -1,19 +1,20 @@
 """A thread of each server that, every ``Settings.agent_sweep_interval_seconds``, returns the
-runs of expired leases to the queue, marks agents silent past
+units of expired leases to the queue (their grants revoked, ferry.control.work_units.sweep),
+ends stopped runs whose agents are gone, marks agents silent past
 ``Settings.agent_offline_after_seconds`` Offline, and drops used nonces and expired agent
-tokens. Every step is an idempotent update, so replicas may sweep the same database. The
-stored access policies of an expired lease are removed (its agent's SAS stops working)."""
+tokens. Every step is an idempotent update, so replicas may sweep the same database."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from ferry.control import access_policies, leases, units
-from ferry.control.models import JobRun, JobRunLease, utcnow
+from ferry.control import work_units
+from ferry.control.models import Agent, AgentIdentity, AgentNonce, AgentToken, utcnow
 from ferry.control.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,25 +29,14 @@ class AgentSweeper:
 
     def sweep_once(self) -> None:
         with self.sessions() as session:
-            expired = session.execute(
-                select(JobRunLease.job_run_id, JobRunLease.lease_id).where(
-                    JobRunLease.expires_at <= utcnow()
-                )
-            ).all()
-            leases.sweep(
+            work_units.sweep(session)
+        with self.sessions() as session:
+            forget_agents(
                 session,
                 offline_after=self.settings.agent_offline_after_seconds,
                 # a timestamp is good for the window on either side of the server's time
                 nonce_window=2 * self.settings.signature_window_seconds,
             )
-            for run_id, lease_id in expired:
-                run = session.get(JobRun, run_id)
-                if run is not None:
-                    access_policies.revoke(session, run, lease_ids=[lease_id])
-            if expired:
-                session.commit()
-        with self.sessions() as session:
-            units.sweep(session)  # expired work-unit leases back to the queue
 
     def start(self) -> None:
         interval = self.settings.agent_sweep_interval_seconds
@@ -66,3 +56,21 @@ class AgentSweeper:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(30)
+
+
+def forget_agents(session: Session, *, offline_after: float, nonce_window: float) -> None:
+    """Silent agents Offline; nonces and agent tokens past their use gone."""
+    now = utcnow()
+    silent = select(AgentIdentity.agent_id).where(
+        AgentIdentity.last_seen_at < now - dt.timedelta(seconds=offline_after)
+    )
+    session.execute(
+        update(Agent)
+        .where(Agent.id.in_(silent), Agent.agent_status.not_in(("Offline", "Registering")))
+        .values(agent_status="Offline")
+    )
+    session.execute(
+        delete(AgentNonce).where(AgentNonce.seen_at < now - dt.timedelta(seconds=nonce_window))
+    )
+    session.execute(delete(AgentToken).where(AgentToken.expires_at < now))
+    session.commit()

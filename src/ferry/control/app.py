@@ -16,9 +16,9 @@ from ferry.control.audit import install_audit
 from ferry.control.openapi import install_openapi
 from ferry.control.paths import ArmPathMiddleware
 from ferry.control.routes import (
+    agent_leases,
     agent_pools,
     agent_protocol,
-    agent_units,
     agents,
     audit_log,
     endpoints,
@@ -101,7 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
         secret_routes,
         storage_accounts,
         agent_protocol,
-        agent_units,
+        agent_leases,
     ):
         app.include_router(module.router)
     return app

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from ferry.control.arm import ArmError, bad_request
 from ferry.control.models import CopyLogChunk, JobRun, utcnow
 from ferry.engine.copylog import FIELDS
+from ferry.protocol import MAX_CHUNK_BYTES
 
-MAX_CHUNK_BYTES = 1024 * 1024
 MAX_RUN_LOG_BYTES = 256 * 1024 * 1024
 FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 

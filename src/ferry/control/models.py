@@ -347,7 +347,7 @@ class AsyncOperation(Base):
 
 
 # --------------------------------------------------------------------------------------------
-# The agent protocol (ferry.control.agent_auth, ferry.control.leases)
+# The agent protocol (ferry.control.agent_auth, ferry.control.work_units)
 
 
 class AgentRegistration(Base):
@@ -413,23 +413,6 @@ class AgentNonce(Base):
     seen_at: Mapped[dt.datetime] = mapped_column(index=True)
 
 
-class JobRunLease(Base):
-    """An agent's time-limited hold on a job run (the whole run is one work unit for now)."""
-
-    __tablename__ = "job_run_leases"
-
-    job_run_id: Mapped[int] = mapped_column(
-        ForeignKey("job_runs.id", ondelete="CASCADE"), primary_key=True
-    )
-    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
-    lease_id: Mapped[str] = mapped_column(String(36), unique=True)
-    acquired_at: Mapped[dt.datetime]
-    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
-
-    job_run: Mapped[JobRun] = relationship()
-    agent: Mapped[Agent] = relationship()
-
-
 class CopyLogChunk(Base):
     """A piece of a job run's copy log (JSON lines, whole lines only) as an agent shipped it.
     ``stream`` is the lease the agent wrote it under, ``start``/``end`` its byte range in that
@@ -450,9 +433,10 @@ class CopyLogChunk(Base):
 
 
 class WorkUnit(Base):
-    """One directory of a pool run (DESIGN §5, ferry.control.units): queued, leased by an
-    agent until ``expires_at``, then done, failed or canceled. ``counters`` are the unit's
-    own, recorded once when it is done; the run's counters are their sum."""
+    """One directory of a job run (docs/design.md §5, ferry.control.work_units): the whole
+    subtree (``recursive``, a run given to one agent) or one level of it (a unit of a pool
+    run). Queued, leased by an agent until ``expires_at``, then done, failed or canceled.
+    ``counters`` are the unit's own: live while leased, joined to the run's when it ends."""
 
     __tablename__ = "work_units"
 
@@ -461,6 +445,7 @@ class WorkUnit(Base):
         ForeignKey("job_runs.id", ondelete="CASCADE"), index=True
     )
     path: Mapped[str] = mapped_column(Text)
+    recursive: Mapped[bool] = mapped_column(Boolean, default=False)
     state: Mapped[str] = mapped_column(String(20), index=True)
     agent_id: Mapped[int | None] = mapped_column(
         ForeignKey("agents.id", ondelete="SET NULL"), index=True

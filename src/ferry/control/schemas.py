@@ -8,21 +8,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from ferry.protocol import contains_nul
+
 Description = Annotated[str | None, Field(max_length=1024)]
 Required = Annotated[str, Field(min_length=1, max_length=1024)]
 # An Azure region name; stored in a column of 90 characters, like names.
 Location = Annotated[str, Field(min_length=1, max_length=90)]
-
-
-def contains_nul(value: object) -> bool:
-    """Some string in ``value`` (a JSON document: dicts, lists, scalars) holds U+0000."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(item) for item in value)
-    return False
 
 
 class Body(BaseModel):

@@ -5,36 +5,19 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from typing import Literal
-
-from pydantic import Field
 
 from ferry.control.arm import bad_request
-from ferry.control.schemas import Body
+from ferry.control.models import Agent
+from ferry.protocol import UploadLimitSchedule, UploadLimitTime
 
 MAX_LIMIT_MBPS = 2_147_483_647
 FIELD = "properties.uploadLimitSchedule.weeklyRecurrences"
-DayOfWeek = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+SCHEDULE_FIELD = "uploadLimitSchedule"  # where an agent's schedule is kept in its properties
 
 
-class UploadLimitTime(Body):
-    hour: int
-    minute: int = 0
-
-    @property
-    def minutes(self) -> int:
-        return self.hour * 60 + self.minute
-
-
-class WeeklyRecurrence(Body):
-    start_time: UploadLimitTime
-    end_time: UploadLimitTime
-    days: list[DayOfWeek]
-    limit_in_mbps: int
-
-
-class UploadLimitSchedule(Body):
-    weekly_recurrences: list[WeeklyRecurrence] = Field(default_factory=list)
+def agent_schedule(agent: Agent) -> UploadLimitSchedule:
+    """The agent's schedule, as heartbeat and lease answers carry it."""
+    return UploadLimitSchedule.model_validate(agent.properties.get(SCHEDULE_FIELD) or {})
 
 
 def check_schedule(schedule: UploadLimitSchedule) -> None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ferry.control import access_policies, leases, units
+from ferry.control import access_policies, work_units
 from ferry.control.arm import (
     bad_request,
     conflict,
@@ -22,7 +22,7 @@ from ferry.control.arm import (
 from ferry.control.async_operations import accepted_delete
 from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session, get_settings
-from ferry.control.models import Agent, JobDefinition, JobRun, JobRunLease
+from ferry.control.models import Agent, JobDefinition, JobRun
 from ferry.control.resources import (
     ACTIVE_RUN_STATES,
     agent_id,
@@ -35,7 +35,8 @@ from ferry.control.resources import (
 from ferry.control.routes import MOVER_PATH
 from ferry.control.schemas import Body, Description
 from ferry.control.settings import Settings
-from ferry.control.upload_limits import UploadLimitSchedule, check_schedule
+from ferry.control.upload_limits import SCHEDULE_FIELD, check_schedule
+from ferry.protocol import UploadLimitSchedule
 
 TYPE = resource_type("storageMovers", "agents")
 COLLECTION = MOVER_PATH + "/agents"
@@ -51,15 +52,6 @@ TELEMETRY_FIELDS = (
     "timeZone",
     "errorDetails",
 )
-SCHEDULE_FIELD = "uploadLimitSchedule"
-
-
-def upload_limit_schedule(agent: Agent) -> dict[str, Any]:
-    """The agent's schedule as heartbeat and lease answers carry it."""
-    schedule: dict[str, Any] = agent.properties.get(SCHEDULE_FIELD) or {"weeklyRecurrences": []}
-    return schedule
-
-
 router = APIRouter(tags=["agents"], dependencies=[Depends(require_api_version)])
 
 
@@ -212,14 +204,7 @@ def delete_agent(
     row = find_agent(session, parent, agent)
     if row is None:
         return Response(status_code=204)
-    busy = session.scalars(
-        select(JobDefinition.name)
-        .join(JobRun, JobRun.job_definition_id == JobDefinition.id)
-        .where(JobDefinition.agent_id == row.id, JobRun.status.in_(ACTIVE_RUN_STATES))
-        .where(JobRun.id.not_in(select(JobRunLease.job_run_id)))
-        .distinct()
-        .order_by(JobDefinition.name)
-    ).all()
+    busy = work_units.waiting_runs_of(session, row.id)
     if busy:
         raise conflict(
             "AgentInUse",
@@ -229,22 +214,8 @@ def delete_agent(
         )
 
     def unregister() -> None:
-        held = session.scalars(select(JobRunLease).where(JobRunLease.agent_id == row.id)).all()
-        for lease in held:
-            access_policies.revoke(session, lease.job_run, lease_ids=[lease.lease_id])
-            leases.complete(
-                session,
-                lease,
-                status="Failed",
-                scan_status=None,
-                counters=None,
-                error={
-                    "code": "AgentUnregistered",
-                    "message": f"Agent '{row.name}' was unregistered while it ran this job.",
-                },
-            )
-        # its work units of pool runs go back to the queue, and its SAS on them stop working
-        units.release(session, row.id)
+        # its units of pool runs go back to the queue; a run given to it alone fails
+        work_units.release(session, row)
         runs = session.scalars(
             select(JobRun).where(
                 JobRun.storage_mover_id == row.storage_mover_id,

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, object_session
 
-from ferry.control import units
+from ferry.control import run_progress, work_units
 from ferry.control.arm import (
     conflict,
     envelope,
@@ -24,7 +24,6 @@ from ferry.control.arm import (
 )
 from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session, get_settings
-from ferry.control.leases import wire_progress
 from ferry.control.models import JobDefinition, JobRun, StorageMover, utcnow
 from ferry.control.resources import (
     ACTIVE_RUN_STATES,
@@ -53,7 +52,7 @@ _start_lock = threading.Lock()
 def render(run: JobRun) -> dict[str, Any]:
     snapshot = run.properties
     session = object_session(run)
-    live = units.live_counters(session, run) if session is not None else None
+    live = work_units.live_counters(session, run) if session is not None else None
     properties: dict[str, Any] = {
         "status": run.status,
         "triggerType": run.trigger_type,
@@ -66,7 +65,7 @@ def render(run: JobRun) -> dict[str, Any]:
         "targetResourceId": snapshot.get("targetResourceId"),
         "targetProperties": snapshot.get("targetProperties"),
         "jobDefinitionProperties": snapshot.get("jobDefinitionProperties"),
-        **wire_progress(run, live),
+        **run_progress.wire(run, live),
     }
     if run.scheduled_execution_time is not None:
         properties["scheduledExecutionTime"] = run.scheduled_execution_time.isoformat()
