@@ -244,7 +244,7 @@ class StoreGrant(Message):
 class RunInfo(Message):
     name: str
     id: str
-    kind: RunKind = RunKind.COPY
+    kind: str = RunKind.COPY.value  # a str: an agent refuses a kind it does not know itself
     copy_mode: Literal["Additive", "Mirror"] = "Additive"
     data_integrity_validation: str = "None"
     source_name: str | None = None

@@ -66,7 +66,7 @@ def _open(side: StoreGrant) -> Store:
 def _engine_options(lease: Lease, bwlimit: float | None) -> RunOptions:
     """The engine's options for the unit; ValueError when the lease asks for what this agent
     cannot do."""
-    if lease.run.kind is not RunKind.COPY:
+    if lease.run.kind != RunKind.COPY:
         raise ValueError(f"this agent cannot carry out runs of kind {lease.run.kind}")
     if lease.unit.recursive and lease.unit.path:
         raise ValueError("a recursive unit below the root is not supported")
