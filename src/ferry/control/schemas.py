@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from ferry.protocol import contains_nul
+from ferry.protocol import Message
 
 Description = Annotated[str | None, Field(max_length=1024)]
 Required = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -16,17 +16,9 @@ Required = Annotated[str, Field(min_length=1, max_length=1024)]
 Location = Annotated[str, Field(min_length=1, max_length=90)]
 
 
-class Body(BaseModel):
-    # extra="ignore": clients may send back read-only fields they got from a GET
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul_characters(cls, data: Any) -> Any:
-        # PostgreSQL text cannot hold U+0000, and no name, path or description needs one
-        if contains_nul(data):
-            raise ValueError("strings may not contain NUL (U+0000) characters")
-        return data
+class Body(Message):
+    """A request body of the management API: camelCase wire names, no NUL characters, and
+    unknown fields ignored, since clients may send back read-only fields they got from a GET."""
 
     def given(self) -> dict[str, Any]:
         """The fields the client actually sent (PATCH merges only those), by wire name."""
