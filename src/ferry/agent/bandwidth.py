@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferry.engine.run import CopyRun
-from ferry.protocol import UploadLimitSchedule
+from ferry.protocol import RunStatus, UploadLimitSchedule
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class UploadLimits:
         return scheduled if cap is None else min(scheduled, cap)
 
 
-def pace(engine: CopyRun, limits: UploadLimits, cap: float | None) -> str:
+def pace(engine: CopyRun, limits: UploadLimits, cap: float | None) -> RunStatus:
     """Hold ``engine``'s data stream to the limit in force now (at most ``cap``, the agent's
     --bwlimit); the status to report: PausedByBandwidthManagement in a 0-Mbps window, else
     Running. The lease runner calls it with each progress tick."""
@@ -111,4 +111,4 @@ def pace(engine: CopyRun, limits: UploadLimits, cap: float | None) -> str:
     if rate != engine.bucket.rate:
         log.info("run %s: data rate now %s B/s", engine.run_id, rate)
         engine.bucket.set_rate(rate)
-    return "PausedByBandwidthManagement" if rate == 0 else "Running"
+    return RunStatus.PAUSED_BY_BANDWIDTH if rate == 0 else RunStatus.RUNNING

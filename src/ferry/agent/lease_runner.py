@@ -180,7 +180,7 @@ class LeaseRunner:
                 engine.cancel()  # the agent is stopping: the lease expires, the unit is redone
             scanning = engine.progress().phase is Phase.SCANNING
             paced = pace(engine, self.limits, self.options.bwlimit)
-            status = WireStatus.CANCELING if canceling else WireStatus(paced)
+            status = WireStatus.CANCELING if canceling else paced
             if self.shipper is not None:
                 self.shipper.ship()
             report = ProgressReport(
