@@ -20,7 +20,7 @@ from ferry.engine.codes import Code
 from ferry.engine.copylog import LogFormat, LogLevel, open_copy_log
 from ferry.engine.run import CopyRun, RunOptions, RunStatus
 from ferry.engine.transfer import TransferSettings
-from ferry.storage.azureblob import AzureBlobStore, block_ids, choose_part_size, open_address
+from ferry.storage.azureblob.store import AzureBlobStore, block_ids, choose_part_size, open_address
 from ferry.storage.base import Store
 from ferry.storage.entry import Entry, EntryKind
 from ferry.storage.errors import (
@@ -31,7 +31,7 @@ from ferry.storage.errors import (
     SourceChanged,
     StorageError,
 )
-from ferry.storage.local import LocalStore
+from ferry.storage.local.store import LocalStore
 from ferry.storage.url import open_store
 
 MiB = 1 << 20

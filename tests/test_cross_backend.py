@@ -20,7 +20,7 @@ from ferry.engine.run import CopyRun, RunOptions, RunStatus, RunSummary
 from ferry.engine.transfer import TransferSettings
 from ferry.storage.base import Capabilities, ReadHandle, Store, Upload
 from ferry.storage.entry import Entry, EntryKind, sort_key
-from ferry.storage.local import LocalStore
+from ferry.storage.local.store import LocalStore
 from ferry.storage.naming import S3
 from ferry.storage.url import open_store
 

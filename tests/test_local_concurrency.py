@@ -8,7 +8,7 @@ import pytest
 
 from ferry.engine.run import CopyRun, RunOptions
 from ferry.storage.base import Capabilities
-from ferry.storage.local import LocalStore, is_network_filesystem
+from ferry.storage.local.store import LocalStore, is_network_filesystem
 
 MOUNTINFO = """\
 22 27 0:21 / /proc rw,relatime - proc proc rw

@@ -18,7 +18,7 @@ from ferry.storage.base import Upload
 from ferry.storage.entry import Entry
 from ferry.storage.errors import IntegrityError, NotFound, SourceChanged, StorageError, StoreIOError
 from ferry.storage.objects import OrderedMD5, metadata_for
-from ferry.storage.s3_common import (
+from ferry.storage.s3.common import (
     COPY_OBJECT_LIMIT,
     MAX_PART_SIZE,
     MAX_PARTS,

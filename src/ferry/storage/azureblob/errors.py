@@ -7,7 +7,7 @@ import datetime
 import email.utils
 from collections.abc import Mapping
 
-from ferry.storage.azureblob_address import redact
+from ferry.storage.azureblob.address import redact
 from ferry.storage.errors import (
     AlreadyExists,
     IntegrityError,

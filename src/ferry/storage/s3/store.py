@@ -29,9 +29,9 @@ the engine checks against the source before skipping them.
 Server-side copy between two buckets or prefixes of the same endpoint and credentials uses
 CopyObject (UploadPartCopy above 5 GiB) with the source's ETag as a precondition.
 
-Modules: :mod:`ferry.storage.s3_address` (addresses, endpoint, credentials, the client),
-:mod:`ferry.storage.s3_errors` (error mapping), :mod:`ferry.storage.s3_upload` (uploads),
-:mod:`ferry.storage.s3_common` (limits and helpers); this one holds the store and the reader.
+Modules: :mod:`ferry.storage.s3.address` (addresses, endpoint, credentials, the client),
+:mod:`ferry.storage.s3.errors` (error mapping), :mod:`ferry.storage.s3.upload` (uploads),
+:mod:`ferry.storage.s3.common` (limits and helpers); this one holds the store and the reader.
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ from ferry.storage.objects import (
     metadata_for,
     stored_md5,
 )
-from ferry.storage.s3_address import check_bucket_name, connect, parse_address
-from ferry.storage.s3_common import (
+from ferry.storage.s3.address import check_bucket_name, connect, parse_address
+from ferry.storage.s3.common import (
     COPY_OBJECT_LIMIT,
     COPY_PART_SIZE,
     COPY_THREADS,
@@ -84,9 +84,9 @@ from ferry.storage.s3_common import (
     plain,
     same_etag,
 )
-from ferry.storage.s3_errors import error_code, http_status, map_error
-from ferry.storage.s3_fast import FastPutObject
-from ferry.storage.s3_upload import S3Upload, choose_part_size
+from ferry.storage.s3.errors import error_code, http_status, map_error
+from ferry.storage.s3.fast import FastPutObject
+from ferry.storage.s3.upload import S3Upload, choose_part_size
 
 _log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def open_address(address: str, env: Mapping[str, str]) -> S3Store:
     AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_REGION or AWS_DEFAULT_REGION,
     AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN or AWS_PROFILE,
     AWS_CA_BUNDLE, and FERRY_S3_ADDRESSING=path|virtual (see
-    :func:`ferry.storage.s3_address.connect`)."""
+    :func:`ferry.storage.s3.address.connect`)."""
     found = connect(address, env)
     return S3Store(
         found.client,

@@ -19,9 +19,9 @@ from ferry.storage.errors import IntegrityError, SourceChanged, StoreIOError
 from ferry.storage.objects import OrderedMD5, metadata_for
 
 if TYPE_CHECKING:
-    from ferry.storage.azureblob import AzureBlobStore
+    from ferry.storage.azureblob.store import AzureBlobStore
 
-_log = logging.getLogger("ferry.storage.azureblob")
+_log = logging.getLogger(__name__)
 
 KIB = 1024
 MIB = 1024 * KIB

@@ -1,6 +1,6 @@
 """The ``smb`` backend: a directory of an SMB 2/3 share, reached directly with smbprotocol.
 
-Address: ``smb://USER@HOST[:PORT]/SHARE/PATH`` (:mod:`ferry.storage.smb_address`). USER may carry
+Address: ``smb://USER@HOST[:PORT]/SHARE/PATH`` (:mod:`ferry.storage.smb.address`). USER may carry
 a domain as ``DOMAIN;user`` or ``DOMAIN%5Cuser``; the password comes from ``FERRY_SMB_PASSWORD``,
 never from the address.
 
@@ -9,11 +9,11 @@ which makes a tree of small files a long series of round trips. This backend ins
 smbprotocol's Connection, Session and TreeConnect itself and sends hand-made compound requests,
 several of them in flight at once:
 
-* :mod:`ferry.storage.smb_wire`: the store's own connection, session and tree connect, shared by
+* :mod:`ferry.storage.smb.wire`: the store's own connection, session and tree connect, shared by
   every thread, with a gate on the server's credit window (requests pipelined on it);
-* :mod:`ferry.storage.smb_requests`: the SMB2 requests, the parsing of their replies (times at
+* :mod:`ferry.storage.smb.requests`: the SMB2 requests, the parsing of their replies (times at
   100 ns, which smbprotocol rounds to microseconds in listings) and NTSTATUS -> storage errors;
-* :mod:`ferry.storage.smb_upload`: writes, to a ``.ferry-<key>.partial`` file renamed over the
+* :mod:`ferry.storage.smb.upload`: writes, to a ``.ferry-<key>.partial`` file renamed over the
   final name at commit (one compound request for a small file; a resumable part journal for a
   big one);
 * this module: the store (listing, stat, prefetching opens, metadata, deletes) and reads.
@@ -31,7 +31,6 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from smbprotocol.header import NtStatus
 
-from ferry.storage import smb_requests as req
 from ferry.storage.base import Capabilities, ReadHandle, Store, Upload
 from ferry.storage.entry import Entry, EntryKind
 from ferry.storage.errors import (
@@ -42,9 +41,10 @@ from ferry.storage.errors import (
     StoreIOError,
 )
 from ferry.storage.naming import WINDOWS, is_partial_artifact
-from ferry.storage.smb_address import PASSWORD_ENV, SmbAddress, parse_address
-from ferry.storage.smb_channel import Message, Reply
-from ferry.storage.smb_requests import (
+from ferry.storage.smb import requests as req
+from ferry.storage.smb.address import PASSWORD_ENV, SmbAddress, parse_address
+from ferry.storage.smb.channel import Message, Reply
+from ferry.storage.smb.requests import (
     ATTRIBUTES_KEY,
     DELETE,
     DIRECTORY,
@@ -70,8 +70,8 @@ from ferry.storage.smb_requests import (
     attributes_of,
     error_for,
 )
-from ferry.storage.smb_upload import SmbUpload
-from ferry.storage.smb_wire import Link, Pending, Session
+from ferry.storage.smb.upload import SmbUpload
+from ferry.storage.smb.wire import Link, Pending, Session
 from ferry.storage.sorting import DEFAULT_LIST_CUTOFF, sorted_names
 
 _PREFETCH_LIMIT = 256  # opened ahead and not read yet, per store

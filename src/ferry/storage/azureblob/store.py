@@ -1,6 +1,6 @@
 """The ``azureblob`` backend: Azure Blob Storage block blobs, through azure-storage-blob.
 
-Addresses and credentials: :mod:`ferry.storage.azureblob_address`.
+Addresses and credentials: :mod:`ferry.storage.azureblob.address`.
 
 Layout (DESIGN §3, :mod:`ferry.storage.objects`):
 
@@ -40,10 +40,10 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from ferry.storage.azureblob_address import Location, parse_address, redact, sas_permissions
-from ferry.storage.azureblob_errors import azure_errors, error_code, map_error
-from ferry.storage.azureblob_fast import FastPut
-from ferry.storage.azureblob_upload import (
+from ferry.storage.azureblob.address import Location, parse_address, redact, sas_permissions
+from ferry.storage.azureblob.errors import azure_errors, error_code, map_error
+from ferry.storage.azureblob.fast import FastPut
+from ferry.storage.azureblob.upload import (
     MAX_BLOCK_SIZE,
     MIB,
     PART_SIZE_CAP,

@@ -17,9 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ferry.storage.errors import InvalidAddress
-from ferry.storage.s3_common import POOL_CONNECTIONS
-from ferry.storage.s3_errors import CREDENTIALS_HINT
-from ferry.storage.s3_fast import FastPutObject
+from ferry.storage.s3.common import POOL_CONNECTIONS
+from ferry.storage.s3.errors import CREDENTIALS_HINT
+from ferry.storage.s3.fast import FastPutObject
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from smbprotocol.header import NtStatus
 
-from ferry.storage import smb_requests as req
 from ferry.storage.base import Upload, md5_of
 from ferry.storage.entry import Entry
 from ferry.storage.errors import NotFound, StorageError, StoreIOError
 from ferry.storage.naming import PARTIAL_KEY_LENGTH
-from ferry.storage.smb_channel import Message
-from ferry.storage.smb_requests import (
+from ferry.storage.smb import requests as req
+from ferry.storage.smb.channel import Message
+from ferry.storage.smb.requests import (
     DELETE,
     IO_CHUNK,
     NON_DIRECTORY_FILE,
@@ -42,10 +42,10 @@ from ferry.storage.smb_requests import (
     WRITE_DATA,
     error_for,
 )
-from ferry.storage.smb_wire import Pending, Session
+from ferry.storage.smb.wire import Pending, Session
 
 if TYPE_CHECKING:
-    from ferry.storage.smb import SmbStore
+    from ferry.storage.smb.store import SmbStore
 
 _ONE_SHOT = 1 << 20  # a one-part file up to this size is sent in one compound request
 _JOURNAL_READ = 1 << 20

@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from ferry.storage.s3_common import POOL_CONNECTIONS
+from ferry.storage.s3.common import POOL_CONNECTIONS
 
-_log = logging.getLogger("ferry.storage.s3")
+_log = logging.getLogger(__name__)
 
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY")
 

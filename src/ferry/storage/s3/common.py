@@ -1,6 +1,6 @@
 """What the modules of the ``s3`` backend share: S3's size limits and the small helpers for
-ETags, timestamps and metadata that both the store (:mod:`ferry.storage.s3`) and the upload
-(:mod:`ferry.storage.s3_upload`) use."""
+ETags, timestamps and metadata that both the store (:mod:`ferry.storage.s3.store`) and the upload
+(:mod:`ferry.storage.s3.upload`) use."""
 
 from __future__ import annotations
 
