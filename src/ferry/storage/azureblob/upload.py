@@ -10,16 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
-from ferry.storage.base import Upload
 from ferry.storage.entry import Entry
-from ferry.storage.errors import IntegrityError, SourceChanged, StoreIOError
-from ferry.storage.objects import OrderedMD5, metadata_for
-
-if TYPE_CHECKING:
-    from ferry.storage.azureblob.store import AzureBlobStore
+from ferry.storage.errors import IntegrityError, StoreIOError
+from ferry.storage.object_io import ObjectUpload
+from ferry.storage.objects import metadata_for
 
 _log = logging.getLogger(__name__)
 
@@ -31,6 +28,39 @@ PART_SIZE_CAP = 16 * MIB
 """Parts are held in memory while they are sent (their MD5 precedes the body): above this
 the store picks smaller parts than the engine asks for, unless the file needs bigger ones."""
 _ID_DIGITS = 5  # block indexes 0..49,999
+
+
+class BlockTarget(Protocol):
+    """What an :class:`AzureUpload` asks of its container. Each call takes the Ferry path
+    for error messages; storage errors are mapped already."""
+
+    def put_blob(
+        self,
+        key: str,
+        body: bytes,
+        digest: bytes | None,
+        metadata: Mapping[str, str],
+        path: str,
+    ) -> None: ...
+
+    def stage_block(
+        self, key: str, block_id: str, data: bytes, digest: bytes, path: str
+    ) -> None: ...
+
+    def uncommitted_blocks(self, key: str, path: str) -> dict[str, int]: ...
+
+    def commit_blocks(
+        self,
+        key: str,
+        ids: list[str],
+        md5: bytes | None,
+        metadata: Mapping[str, str],
+        path: str,
+    ) -> None: ...
+
+    def may_resume(self, key: str) -> bool: ...
+
+    def forbid_resume(self, key: str) -> None: ...
 
 
 def choose_part_size(size: int, requested: int) -> int:
@@ -63,27 +93,19 @@ def block_ids(source: Entry, part_size: int, parts: int) -> list[str]:
     return [f"ferry{digest}{index:0{_ID_DIGITS}d}" for index in range(parts)]
 
 
-class AzureUpload(Upload):
+class AzureUpload(ObjectUpload):
     """One Put Blob for a file of one part, otherwise staged blocks and Put Block List."""
 
-    def __init__(self, store: AzureBlobStore, source: Entry, part_size: int) -> None:
-        self.path = source.path
-        self.part_size = choose_part_size(source.size, part_size)
-        self.done_parts = frozenset()
-        self.unverified_parts = {}
-        self._store = store
-        self._key = store.key(source.path)
-        self._size = source.size
-        self._parts = max(1, -(-source.size // self.part_size))
-        self._single = source.size <= self.part_size
-        self._body: bytes | None = None
-        self._ordered = OrderedMD5()
+    def __init__(self, target: BlockTarget, key: str, source: Entry, part_size: int) -> None:
+        super().__init__(source.path, source.size, choose_part_size(source.size, part_size))
+        self._target = target
+        self._key = key
         self._ids: list[str] = []
         self._sent: set[int] = set()
         self._lock = threading.Lock()
         if not self._single:
             self._ids = block_ids(source, self.part_size, self._parts)
-            if store.may_resume(self._key):
+            if target.may_resume(key):
                 self.done_parts = frozenset(self._kept_blocks())
                 if self.done_parts:
                     _log.debug(
@@ -92,99 +114,46 @@ class AzureUpload(Upload):
                         len(self.done_parts),
                     )
 
-    def _length(self, index: int) -> int:
-        return min(self.part_size, self._size - index * self.part_size)
-
     def _kept_blocks(self) -> set[int]:
-        sizes = self._store.uncommitted_blocks(self._key, self.path)
+        sizes = self._target.uncommitted_blocks(self._key, self.path)
         return {
             index
             for index, block_id in enumerate(self._ids)
             if sizes.get(block_id) == self._length(index)
         }
 
-    def write_part(self, index: int, chunks: Iterable[bytes]) -> None:
-        if not 0 <= index < self._parts:
-            raise StoreIOError(f"part {index} is outside the file: {self.path}", path=self.path)
-        data = b"".join(chunks)
-        if len(data) != self._length(index) and not (self._single and self._size == 0):
-            raise SourceChanged(
-                f"part {index} has {len(data)} bytes, expected {self._length(index)}: {self.path}",
-                path=self.path,
-            )
-        if self._single:
-            self._body = data
-            return
-        digest = hashlib.md5(data, usedforsecurity=False).digest()
-        self._store.stage_block(self._key, self._ids[index], data, digest, self.path)
+    def _send_part(self, index: int, data: bytes, digest: bytes) -> None:
+        self._target.stage_block(self._key, self._ids[index], data, digest, self.path)
         with self._lock:
             self._sent.add(index)
-        self._ordered.add(index, data)
 
-    def part_done(self, index: int) -> None:
-        """The service keeps a block when Put Block returns: nothing to record here."""
-
-    def read_back_md5(self) -> str:
-        if self._single:
-            if self._body is None:
-                if self._size:
-                    raise StoreIOError(f"nothing was written: {self.path}", path=self.path)
-                return hashlib.md5(b"", usedforsecurity=False).hexdigest()
-            return hashlib.md5(self._body, usedforsecurity=False).hexdigest()
+    def _check_parts(self) -> None:
         # Uncommitted blocks cannot be read. The service's list must show every block with
-        # the size sent (each was checked against its MD5 on arrival); the MD5 of the bytes
-        # sent, in order, is then what the blob will hold.
-        sizes = self._store.uncommitted_blocks(self._key, self.path)
+        # the size sent (each was checked against its MD5 on arrival).
+        sizes = self._target.uncommitted_blocks(self._key, self.path)
         for index, block_id in enumerate(self._ids):
             if sizes.get(block_id) != self._length(index):
                 raise IntegrityError(
                     f"block {index} is missing or differs on the service: {self.path}",
                     path=self.path,
                 )
-        digest = self._ordered.result(self._parts)
-        if digest is None:
-            # Blocks kept from an earlier attempt cannot be read back before the commit: the
-            # next attempt of this store sends the whole file again.
-            self._store.forbid_resume(self._key)
-            raise IntegrityError(
-                "blocks kept from an earlier attempt cannot be read back before the upload "
-                f"completes; the file is sent again: {self.path}",
-                path=self.path,
-            )
-        return digest
 
-    def commit(self, meta: Entry, md5: str | None) -> None:
-        if self._single:
-            self._commit_single(meta, md5)
-        else:
-            self._commit_blocks(meta, md5)
-        self.committed = True
-        self._finish()
+    def _kept_parts_unreadable(self) -> None:
+        # The next attempt of this store sends the whole file again.
+        self._target.forbid_resume(self._key)
 
-    def _commit_single(self, meta: Entry, md5: str | None) -> None:
-        body = self._body if self._body is not None else b""
-        if self._body is None and self._size:
-            raise StoreIOError(f"nothing was written: {self.path}", path=self.path)
-        digest = hashlib.md5(body, usedforsecurity=False).digest()
-        if md5 is not None and md5.lower() != digest.hex():
-            raise IntegrityError(
-                f"MD5 of the data sent differs from the source's: {self.path}", path=self.path
-            )
-        self._store.put_blob(self._key, body, digest, metadata_for(meta), self.path)
+    def _put_single(self, body: bytes, digest: bytes, meta: Entry) -> None:
+        self._target.put_blob(self._key, body, digest, metadata_for(meta), self.path)
 
-    def _commit_blocks(self, meta: Entry, md5: str | None) -> None:
+    def _commit_parts(self, meta: Entry, md5: str | None) -> None:
         missing = [
             i for i in range(self._parts) if i not in self._sent and i not in self.done_parts
         ]
         if missing:
             raise StoreIOError(f"block {missing[0]} was never written: {self.path}", path=self.path)
-        sent = self._ordered.result(self._parts)
-        if md5 is not None and sent is not None and sent != md5.lower():
-            raise IntegrityError(
-                f"MD5 of the data sent differs from the source's: {self.path}", path=self.path
-            )
+        sent = self._sent_md5(md5)
         whole = md5.lower() if md5 is not None else sent
-        self._store.commit_blocks(
+        self._target.commit_blocks(
             self._key,
             self._ids,
             None if whole is None else bytes.fromhex(whole),
@@ -192,14 +161,8 @@ class AzureUpload(Upload):
             self.path,
         )
 
-    def abort(self, *, keep_for_resume: bool) -> None:
-        # Uncommitted blocks are invisible and expire by themselves; a later attempt of the
-        # same source version picks them up, another version ignores them.
-        self._finish()
-
-    def _finish(self) -> None:
-        self._body = None
-        self._ordered.close()
+    # abort: uncommitted blocks are invisible and expire by themselves; a later attempt of
+    # the same source version picks them up, another version ignores them.
 
 
-__all__ = ["AzureUpload", "block_ids", "choose_part_size"]
+__all__ = ["AzureUpload", "BlockTarget", "block_ids", "choose_part_size"]

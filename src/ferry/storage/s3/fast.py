@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from ferry.storage.s3.common import POOL_CONNECTIONS
+from ferry.storage.s3.limits import POOL_CONNECTIONS
 
 _log = logging.getLogger(__name__)
 
