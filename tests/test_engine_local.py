@@ -21,7 +21,8 @@ from ferry.engine.transfer import Integrity, TransferSettings
 from ferry.storage.base import ReadHandle, Upload
 from ferry.storage.entry import Entry, EntryKind
 from ferry.storage.errors import PermissionDenied
-from ferry.storage.local.store import MD5_XATTR, LocalReadHandle, LocalStore
+from ferry.storage.local.store import LocalReadHandle, LocalStore
+from ferry.storage.local.upload import MD5_XATTR
 
 KiB = 1024
 
