@@ -600,7 +600,7 @@ def test_seaweedfs_drops_marker_metadata_so_directory_times_are_not_compared(
 
 
 # --------------------------------------------------------------------------------------------
-# The lean PutObject for small files (s3_fast)
+# The lean PutObject for small files (s3/fast.py)
 
 
 def test_small_objects_go_the_lean_way_and_read_back_like_boto3s(s3: S3Store, client: Any) -> None:

@@ -505,7 +505,7 @@ def test_a_file_that_did_not_change_is_not_reported_changed(
 
 
 # --------------------------------------------------------------------------------------------
-# The message layer (smb_channel)
+# The message layer (smb/channel.py)
 
 
 def test_the_hand_packed_requests_are_the_bytes_smbprotocol_packs() -> None:

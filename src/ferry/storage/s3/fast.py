@@ -1,6 +1,6 @@
 """A lean PutObject for small files, beside boto3.
 
-As with Azure's Put Blob (azureblob_fast), copying many small files to S3 is bound by the
+As with Azure's Put Blob (azureblob/fast.py), copying many small files to S3 is bound by the
 client's CPU time per request, and botocore spends most of it around the request rather than
 on it: the event system, endpoint rules, parameter validation and response parsing take about
 four times what signing and sending need. This sends the same PutObject (user metadata,
