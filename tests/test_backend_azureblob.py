@@ -29,7 +29,6 @@ from ferry.storage.errors import (
     InvalidAddress,
     PermissionDenied,
     SourceChanged,
-    StorageError,
 )
 from ferry.storage.local.store import LocalStore
 from ferry.storage.url import open_store
@@ -312,12 +311,6 @@ def test_set_metadata_keeps_other_metadata(
     assert props.metadata == {"keep": "me", "ferry_mtime": str(T0), "ferry_mode": "600"}
     entry = store.stat("f")
     assert entry is not None and entry.mtime_ns == T0 and entry.mode == 0o600
-
-
-def test_symlinks_are_refused(store: AzureBlobStore) -> None:
-    assert not store.capabilities.symlinks
-    with pytest.raises(StorageError):
-        store.make_symlink(Entry("l", EntryKind.SYMLINK, link_target="x"))
 
 
 def test_a_missing_container_is_created_by_ensure_root(request: pytest.FixtureRequest) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -309,6 +310,11 @@ class CorruptingUpload(Upload):
 
 
 class CorruptingStore(LocalStore):
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        # Every byte must pass through the corrupting write_part.
+        self.capabilities = dataclasses.replace(self.capabilities, copy_part_from_fd=False)
+
     def begin_upload(self, source: Entry, part_size: int) -> Upload:
         return CorruptingUpload(super().begin_upload(source, part_size))
 

@@ -127,14 +127,11 @@ class AzureBlobStore(Store):
         self._no_resume: set[str] = set()
         self._lock = threading.Lock()
         self.capabilities = Capabilities(
-            set_mtime=True,
             posix_metadata=True,
             set_owner=True,
-            symlinks=False,
-            hashes=frozenset({"md5"}),
-            resumable_upload=True,
             mtime_precision_ns=1,
             case_insensitive=False,
+            server_side_copy=True,
             listing_metadata=True,
         )
 
@@ -439,11 +436,6 @@ class AzureBlobStore(Store):
         props = self.properties(key, path)
         if props is not None and not is_folder_marker(props.metadata):
             raise AlreadyExists(f"a file is in the way of the directory: {path}", path=path)
-
-    def make_symlink(self, source: Entry) -> None:
-        raise StoreIOError(
-            f"Azure Blob Storage cannot hold symbolic links: {source.path}", path=source.path
-        )
 
     def set_metadata(self, source: Entry) -> None:
         if source.kind is _DIR:

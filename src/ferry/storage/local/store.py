@@ -108,12 +108,12 @@ class LocalStore(Store):
         is_root = hasattr(os, "geteuid") and os.geteuid() == 0
         network = is_network_filesystem(self.root)
         self.capabilities = Capabilities(
-            set_mtime=True,
             posix_metadata=True,
             set_owner=is_root,
             symlinks=True,
-            resumable_upload=True,
-            xattr_md5=True,
+            copy_part_from_fd=True,
+            prefetch=True,
+            discard_partial=True,
             # On a local disk the scan is Python work between microsecond syscalls: a second
             # lister gains under 10% with cold caches and loses 15-25% with warm ones (the
             # threads trade the interpreter lock at every lstat). Transfers spend long enough

@@ -154,14 +154,11 @@ class S3Store(Store):
         self.identity = identity
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.capabilities = Capabilities(
-            set_mtime=True,
             posix_metadata=True,
             set_owner=True,
-            symlinks=False,
-            hashes=frozenset({"md5"}),
-            resumable_upload=True,
             mtime_precision_ns=1,
             case_insensitive=False,
+            server_side_copy=True,
             listing_metadata=False,
         )
 
@@ -614,9 +611,6 @@ class S3Store(Store):
         if path and self.head(self.key(path), path) is not None:
             raise AlreadyExists(f"a file is in the way of the directory: {path}", path=path)
         self.put_object(marker, b"", None, {FOLDER: "true"}, path)
-
-    def make_symlink(self, source: Entry) -> None:
-        raise StoreIOError(f"S3 cannot hold symbolic links: {source.path}", path=source.path)
 
     def set_metadata(self, source: Entry) -> None:
         if source.kind is _DIR:

@@ -200,14 +200,12 @@ class SmbStore(Store):
             collections.OrderedDict()
         )
         self.capabilities = Capabilities(
-            set_mtime=True,
             posix_metadata=False,
             set_owner=False,
-            symlinks=False,
-            hashes=frozenset(),
-            resumable_upload=True,
             mtime_precision_ns=100,
             case_insensitive=True,
+            prefetch=True,
+            discard_partial=True,
             listing_metadata=True,
         )
 
@@ -380,11 +378,6 @@ class SmbStore(Store):
             raise AlreadyExists(f"exists and is not a directory: {path}", path=path)
         if status:
             raise self.error(status, path, "create directory")
-
-    def make_symlink(self, source: Entry) -> None:
-        raise StoreIOError(
-            f"an SMB share cannot hold symbolic links here: {source.path}", path=source.path
-        )
 
     def set_metadata(self, source: Entry) -> None:
         session = self.link.session()
