@@ -1,4 +1,5 @@
-"""What the object-store backends (azureblob, s3) share.
+"""What the object-store backends (azureblob, s3) share: the metadata layout, the order of
+listings, and reading ETags and Content-MD5s.
 
 Object stores have no directories and no settable times. Ferry keeps a source item's times,
 mode and owner in user metadata under the documented keys below, and reads them back for the
