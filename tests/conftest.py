@@ -14,7 +14,7 @@ import pytest
 from ferry.engine.codes import Result
 from ferry.engine.counters import CounterSnapshot
 from ferry.engine.run import CopyRun, RunOptions, RunSummary
-from ferry.storage.local import LocalStore
+from ferry.storage.local.store import LocalStore
 from ferry.storage.naming import is_partial_artifact
 
 # session fixtures: azurite, seaweedfs, samba (servers.py), postgres (pg_server.py), and the

@@ -20,7 +20,7 @@ from ferry.engine.codes import Code
 from ferry.engine.copylog import LogFormat, LogLevel, open_copy_log
 from ferry.engine.run import CopyRun, RunOptions, RunStatus
 from ferry.engine.transfer import TransferSettings
-from ferry.storage.azureblob import AzureBlobStore, block_ids, choose_part_size, open_address
+from ferry.storage.azureblob.store import AzureBlobStore, block_ids, choose_part_size, open_address
 from ferry.storage.base import Store
 from ferry.storage.entry import Entry, EntryKind
 from ferry.storage.errors import (
@@ -29,9 +29,8 @@ from ferry.storage.errors import (
     InvalidAddress,
     PermissionDenied,
     SourceChanged,
-    StorageError,
 )
-from ferry.storage.local import LocalStore
+from ferry.storage.local.store import LocalStore
 from ferry.storage.url import open_store
 
 MiB = 1 << 20
@@ -312,12 +311,6 @@ def test_set_metadata_keeps_other_metadata(
     assert props.metadata == {"keep": "me", "ferry_mtime": str(T0), "ferry_mode": "600"}
     entry = store.stat("f")
     assert entry is not None and entry.mtime_ns == T0 and entry.mode == 0o600
-
-
-def test_symlinks_are_refused(store: AzureBlobStore) -> None:
-    assert not store.capabilities.symlinks
-    with pytest.raises(StorageError):
-        store.make_symlink(Entry("l", EntryKind.SYMLINK, link_target="x"))
 
 
 def test_a_missing_container_is_created_by_ensure_root(request: pytest.FixtureRequest) -> None:

@@ -21,9 +21,9 @@ from ferry.engine.run import CopyRun, RunOptions, RunSetupError, RunStatus, RunS
 from ferry.engine.transfer import Integrity, TransferSettings
 from ferry.storage.entry import Entry, EntryKind
 from ferry.storage.errors import InvalidAddress, PermissionDenied, StorageError
-from ferry.storage.local import LocalStore
+from ferry.storage.local.store import LocalStore
 from ferry.storage.objects import MD5
-from ferry.storage.s3 import S3Store, check_bucket_name, choose_part_size, parse_address
+from ferry.storage.s3.store import S3Store, check_bucket_name, choose_part_size, parse_address
 from ferry.storage.url import open_store
 
 MiB = 1 << 20
@@ -600,7 +600,7 @@ def test_seaweedfs_drops_marker_metadata_so_directory_times_are_not_compared(
 
 
 # --------------------------------------------------------------------------------------------
-# The lean PutObject for small files (s3_fast)
+# The lean PutObject for small files (s3/fast.py)
 
 
 def test_small_objects_go_the_lean_way_and_read_back_like_boto3s(s3: S3Store, client: Any) -> None:

@@ -24,14 +24,14 @@ from ferry.engine.copylog import CopyLog
 from ferry.engine.plan import CopyMode
 from ferry.engine.run import CopyRun, RunOptions, RunStatus, RunSummary
 from ferry.engine.transfer import TransferSettings
-from ferry.storage import smb_requests
 from ferry.storage.base import Store
 from ferry.storage.entry import Entry, EntryKind, sort_key
 from ferry.storage.errors import InvalidAddress, NotFound, PermissionDenied, StorageError
-from ferry.storage.local import LocalStore
+from ferry.storage.local.store import LocalStore
 from ferry.storage.naming import is_partial_artifact
-from ferry.storage.smb import ATTRIBUTES_KEY, SmbStore, open_address
-from ferry.storage.smb_address import parse_address
+from ferry.storage.smb import requests as smb_requests
+from ferry.storage.smb.address import parse_address
+from ferry.storage.smb.store import ATTRIBUTES_KEY, SmbStore, open_address
 from servers import Samba
 
 KiB = 1 << 10
@@ -505,7 +505,7 @@ def test_a_file_that_did_not_change_is_not_reported_changed(
 
 
 # --------------------------------------------------------------------------------------------
-# The message layer (smb_channel)
+# The message layer (smb/channel.py)
 
 
 def test_the_hand_packed_requests_are_the_bytes_smbprotocol_packs() -> None:

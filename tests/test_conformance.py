@@ -13,9 +13,9 @@ from types import ModuleType
 
 import pytest
 
-from ferry.storage.base import Store
+from ferry.storage.base import Store, Upload
 from ferry.storage.entry import Entry, EntryKind, join_path, sort_key
-from ferry.storage.errors import InvalidAddress, StorageError
+from ferry.storage.errors import InvalidAddress, NotFound, SourceChanged, StorageError
 
 BACKENDS = ["local", "azureblob", "s3", "smb"]
 FILE, DIR = EntryKind.FILE, EntryKind.DIR
@@ -389,8 +389,6 @@ def test_hash_md5(store: Store) -> None:
 
 
 def test_reading_a_missing_file_is_not_found(store: Store) -> None:
-    from ferry.storage.errors import NotFound
-
     with pytest.raises(NotFound):
         store.open_read("missing")
 
@@ -408,3 +406,136 @@ def test_errors_are_storage_errors(store: Store) -> None:
     put(store, "file", b"x")
     with pytest.raises(StorageError):
         store.open_read("file/under/a/file")
+
+
+# --------------------------------------------------------------------------------------------
+# Optional operations: each runs on every backend that declares it, and is skipped, with the
+# reason, on the others.
+
+
+def name_of(backend: ModuleType) -> str:
+    return backend.__name__.removeprefix("backend_")
+
+
+OPTIONAL_OPERATIONS = {
+    "symlinks": (Store, "make_symlink"),
+    "server_side_copy": (Store, "server_side_copy"),
+    "prefetch": (Store, "prefetch"),
+    "discard_partial": (Store, "discard_partial"),
+    "copy_part_from_fd": (Upload, "copy_part_from_fd"),
+}
+
+
+def test_a_store_implements_exactly_the_optional_operations_it_declares(store: Store) -> None:
+    upload = store.begin_upload(file_entry("declared", 0), 1 << 20)
+    try:
+        for flag, (base, method) in OPTIONAL_OPERATIONS.items():
+            implementer = type(upload) if base is Upload else type(store)
+            implemented = getattr(implementer, method) is not getattr(base, method)
+            assert implemented == getattr(store.capabilities, flag), flag
+    finally:
+        upload.abort(keep_for_resume=False)
+
+
+def test_symlinks(store: Store, backend: ModuleType) -> None:
+    if not store.capabilities.symlinks:
+        pytest.skip(f"{name_of(backend)}: no symbolic links")
+    store.make_dir("l")
+    put(store, "l/target.txt", b"pointed at")
+    link = Entry("l/link", EntryKind.SYMLINK, 10, T0, link_target="target.txt")
+    store.make_symlink(link)
+    [listed_link, listed_target] = list(store.list_dir("l", []))
+    assert listed_link.kind is EntryKind.SYMLINK and listed_link.link_target == "target.txt"
+    assert abs(listed_link.mtime_ns - T0) < precision(store)
+    assert listed_target.kind is FILE
+    store.make_symlink(Entry("l/link", EntryKind.SYMLINK, 9, T0, link_target="elsewhere"))
+    again = store.stat("l/link")
+    assert again is not None and again.link_target == "elsewhere"
+    store.delete("l/link", is_dir=False)
+    assert names(store, "l") == ["target.txt"]
+
+
+def test_server_side_copy(
+    request: pytest.FixtureRequest, store: Store, backend: ModuleType
+) -> None:
+    if not store.capabilities.server_side_copy:
+        pytest.skip(f"{name_of(backend)}: no server-side copy")
+    target: Store = backend.make_store(request, "conf-copy")
+    target.ensure_root()
+    try:
+        data = os.urandom(300_000)
+        put(store, "c.bin", data, mtime_ns=T0 + 10**9)
+        entry = store.stat("c.bin")
+        assert entry is not None
+        assert target.server_side_copy(store, entry) is True
+        copied = target.stat("c.bin")
+        assert copied is not None and copied.size == len(data)
+        assert abs(copied.mtime_ns - (T0 + 10**9)) < precision(target)
+        assert get(target, "c.bin") == data
+        put(store, "c.bin", os.urandom(1_000))  # the entry's ETag is stale now
+        with pytest.raises(SourceChanged):
+            target.server_side_copy(store, entry)
+    finally:
+        target.close()
+
+
+def test_copy_part_from_fd(store: Store, backend: ModuleType, tmp_path: os.PathLike[str]) -> None:
+    if not store.capabilities.copy_part_from_fd:
+        pytest.skip(f"{name_of(backend)}: no copy of a part from a file descriptor")
+    data = os.urandom((5 << 20) // 2)
+    source = os.path.join(tmp_path, "source.bin")
+    with open(source, "wb") as handle:
+        handle.write(data)
+    entry = file_entry("fd.bin", len(data))
+    upload = store.begin_upload(entry, 1 << 20)
+    size = upload.part_size
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        for index in range(-(-len(data) // size)):
+            length = min(size, len(data) - index * size)
+            if not upload.copy_part_from_fd(index, fd, length):  # another file system
+                upload.write_part(index, [data[index * size : index * size + length]])
+            upload.part_done(index)
+    finally:
+        os.close(fd)
+    upload.commit(entry, hashlib.md5(data).hexdigest())
+    assert get(store, "fd.bin") == data
+
+
+def test_prefetch(store: Store, backend: ModuleType) -> None:
+    if not store.capabilities.prefetch:
+        pytest.skip(f"{name_of(backend)}: no prefetch")
+    payloads = {f"p{i}": os.urandom(10_000 + i) for i in range(6)}
+    payloads["big"] = os.urandom(3 << 20)  # more than a prefetched head holds
+    for path, data in payloads.items():
+        put(store, path, data)
+    store.prefetch([*payloads, "missing", "never-read"])
+    for path, data in payloads.items():
+        assert get(store, path) == data
+        with store.open_read(path) as handle:
+            assert not handle.changed()
+    with pytest.raises(NotFound):
+        store.open_read("missing")
+
+
+def test_discard_partial(store: Store, backend: ModuleType) -> None:
+    if not store.capabilities.discard_partial:
+        pytest.skip(f"{name_of(backend)}: leaves no partial uploads")
+    store.make_dir("d")
+    put(store, "d/kept", b"whole")
+    data = os.urandom(3 << 20)
+    upload = store.begin_upload(file_entry("d/half.bin", len(data)), 1 << 20)
+    upload.write_part(0, [data[: upload.part_size]])
+    upload.part_done(0)
+    upload.abort(keep_for_resume=True)
+    partials: list[str] = []
+    assert [entry.name for entry in store.list_dir("d", partials)] == ["kept"]
+    assert partials
+    assert sorted(entry.name for entry in store.list_dir("d")) == sorted([*partials, "kept"])
+    for name in partials:
+        store.discard_partial("d", name)
+    store.discard_partial("d", "kept")  # not an artifact: left alone
+    left: list[str] = []
+    assert names(store, "d") == ["kept"]
+    assert [entry.name for entry in store.list_dir("d", left)] == ["kept"] and not left
+    assert get(store, "d/kept") == b"whole"

@@ -20,7 +20,7 @@ from ferry.engine.run import CopyRun, RunOptions, RunStatus, RunSummary
 from ferry.engine.transfer import TransferSettings
 from ferry.storage.base import Capabilities, ReadHandle, Store, Upload
 from ferry.storage.entry import Entry, EntryKind, sort_key
-from ferry.storage.local import LocalStore
+from ferry.storage.local.store import LocalStore
 from ferry.storage.naming import S3
 from ferry.storage.url import open_store
 
@@ -230,7 +230,7 @@ class ListedKeys(Store):
     it cannot serve as this source)."""
 
     url = "keys://hostile"
-    capabilities = Capabilities(set_mtime=True)
+    capabilities = Capabilities()
     naming = S3
 
     def __init__(self, keys: dict[str, bytes]) -> None:
@@ -267,9 +267,6 @@ class ListedKeys(Store):
         raise NotImplementedError
 
     def make_dir(self, path: str) -> None:
-        raise NotImplementedError
-
-    def make_symlink(self, source: Entry) -> None:
         raise NotImplementedError
 
     def set_metadata(self, source: Entry) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -21,7 +22,8 @@ from ferry.engine.transfer import Integrity, TransferSettings
 from ferry.storage.base import ReadHandle, Upload
 from ferry.storage.entry import Entry, EntryKind
 from ferry.storage.errors import PermissionDenied
-from ferry.storage.local import MD5_XATTR, LocalReadHandle, LocalStore
+from ferry.storage.local.store import LocalReadHandle, LocalStore
+from ferry.storage.local.upload import MD5_XATTR
 
 KiB = 1024
 
@@ -308,6 +310,11 @@ class CorruptingUpload(Upload):
 
 
 class CorruptingStore(LocalStore):
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        # Every byte must pass through the corrupting write_part.
+        self.capabilities = dataclasses.replace(self.capabilities, copy_part_from_fd=False)
+
     def begin_upload(self, source: Entry, part_size: int) -> Upload:
         return CorruptingUpload(super().begin_upload(source, part_size))
 

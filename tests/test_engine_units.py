@@ -14,7 +14,7 @@ from conftest import assert_invariant, describe, make_tree, write
 from ferry.engine.counters import CounterSnapshot
 from ferry.engine.plan import CopyMode
 from ferry.engine.run import CopyRun, RunOptions, RunStatus, RunSummary
-from ferry.storage.local import LocalStore
+from ferry.storage.local.store import LocalStore
 
 
 def run_unit(src: Path, dst: Path, unit: str, **options: object) -> RunSummary:

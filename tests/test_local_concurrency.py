@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from ferry.engine.run import CopyRun, RunOptions
-from ferry.storage.base import Capabilities
-from ferry.storage.local import LocalStore, is_network_filesystem
+from ferry.storage.local.store import LocalStore, is_network_filesystem
 
 MOUNTINFO = """\
 22 27 0:21 / /proc rw,relatime - proc proc rw
@@ -46,7 +46,9 @@ def test_unreadable_mount_table_means_local(tmp_path: Path) -> None:
 class NetworkLikeStore(LocalStore):
     def __init__(self, root: str) -> None:
         super().__init__(root)
-        self.capabilities = Capabilities(symlinks=True)
+        self.capabilities = dataclasses.replace(
+            self.capabilities, useful_concurrency=None, useful_listing_concurrency=None
+        )
 
 
 def test_thread_pools_are_capped_on_local_disks_only(tmp_path: Path) -> None:

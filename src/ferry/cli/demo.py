@@ -12,7 +12,7 @@ import tempfile
 from ferry.cli import exitcodes
 from ferry.cli.runner import human_summary
 from ferry.engine.run import CopyRun, RunOptions, RunStatus
-from ferry.storage.local import LocalStore
+from ferry.storage.local.store import LocalStore
 
 MiB = 1 << 20
 

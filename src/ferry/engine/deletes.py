@@ -64,7 +64,7 @@ def deletion_order(
         if child is None:
             stack.pop()
             if deletable[0]:
-                if discard_partials:
+                if discard_partials and target.capabilities.discard_partial:
                     for name in partials:
                         target.discard_partial(directory.path, name)
                 yield directory

@@ -580,7 +580,7 @@ class CopyRun:
             if d.src is not None:
                 self._finish(d.src, Code.CANCELED)
             return
-        if not self.options.dry_run:
+        if not self.options.dry_run and self.target.capabilities.discard_partial:
             for name in d.partials:
                 with contextlib.suppress(StorageError):
                     self.target.discard_partial(d.path, name)
@@ -644,7 +644,7 @@ class CopyRun:
 
     def _transfer_batch(self, d: _Dir, batch: list[tuple[Entry, Code]]) -> None:
         try:
-            if len(batch) > 1:
+            if len(batch) > 1 and self.source.capabilities.prefetch:
                 self.source.prefetch([src.path for src, _ in batch])
             for src, code in batch:
                 try:

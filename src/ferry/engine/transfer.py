@@ -119,7 +119,7 @@ class FileCopier:
 
     def copy(self, entry: Entry) -> TransferResult:
         """One attempt. Raises :class:`TransferFailure` or :class:`Canceled`."""
-        if self.settings.server_side:
+        if self.settings.server_side and self.target.capabilities.server_side_copy:
             try:
                 if not self.source.capabilities.listing_metadata:
                     # The copy records the entry's times: take them from the item, not the
@@ -232,7 +232,7 @@ class FileCopier:
             raise Canceled
         size = reader.entry.size
         length = _part_length(size, upload.part_size, index)
-        fd = reader.fileno()
+        fd = reader.fileno() if self.target.capabilities.copy_part_from_fd else None
         zero_copy = digest is None and fd is not None and not self.bucket.limited
         if zero_copy and fd is not None and upload.copy_part_from_fd(index, fd, length):
             self.on_moved(length)

@@ -39,19 +39,15 @@ def md5_of(
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    set_mtime: bool = True
-    """The store keeps the source mtime (natively or in metadata) and lists it back."""
+    """What a store keeps, and which optional operations it has. The engine reads each of
+    them; a store implements an optional operation exactly when it declares it."""
+
     posix_metadata: bool = False
     """Mode is kept and read back."""
     set_owner: bool = False
     """uid/gid can be set (root on a local disk, or kept in metadata)."""
-    symlinks: bool = False
-    hashes: frozenset[str] = frozenset()
-    """Hashes a listing or stat reports without reading the data (``md5``)."""
-    resumable_upload: bool = False
     mtime_precision_ns: int = 1
     case_insensitive: bool = False
-    xattr_md5: bool = False
     useful_concurrency: int | None = None
     """How many transfers at once still help; None for stores whose latency wants as many
     as the user allows (network file systems, cloud stores)."""
@@ -65,6 +61,25 @@ class Capabilities:
     listing_metadata: bool = True
     """A listing carries each item's recorded mtime and metadata. When False (S3 lists no
     user metadata), the engine calls ``stat`` on an item before deciding it is unchanged."""
+
+    # -- optional operations -------------------------------------------------------------
+
+    symlinks: bool = False
+    """:meth:`Store.make_symlink`. Without it the planner reports a source's links as not
+    copied instead of handing them to the target."""
+    server_side_copy: bool = False
+    """:meth:`Store.server_side_copy` from stores of the same service. The engine asks the
+    target when the run allows server-side copies, and streams the data otherwise."""
+    copy_part_from_fd: bool = False
+    """:meth:`Upload.copy_part_from_fd`: the engine hands a part over as a file descriptor
+    when the source's read handle has one (:meth:`ReadHandle.fileno`)."""
+    prefetch: bool = False
+    """:meth:`Store.prefetch`, which the engine calls, as a source, before a batch of small
+    files."""
+    discard_partial: bool = False
+    """An interrupted upload leaves artifacts beside its final name: a target listing
+    reports them in ``partials`` and :meth:`Store.discard_partial` removes them, which the
+    engine does once their directory has been compared."""
 
 
 class ReadHandle(abc.ABC):
@@ -111,9 +126,11 @@ class Upload(abc.ABC):
         Every part but the last is exactly ``part_size`` bytes."""
 
     def copy_part_from_fd(self, index: int, fd: int, length: int) -> bool:
-        """Copy part ``index`` from a local file descriptor without passing the bytes
-        through Python. Returns False when the store cannot, and the caller reads instead."""
-        return False
+        """Optional (``Capabilities.copy_part_from_fd``): copy part ``index`` from a local
+        file descriptor without passing the bytes through Python. Returns False when the
+        kernel cannot for this pair of files (another file system), and the caller reads
+        instead."""
+        raise NotImplementedError(f"{type(self).__name__} copies no part from a descriptor")
 
     @abc.abstractmethod
     def part_done(self, index: int) -> None:
@@ -159,9 +176,10 @@ class Store(abc.ABC):
     def make_dir(self, path: str) -> None:
         """Create a directory (its parent exists). An existing directory is not an error."""
 
-    @abc.abstractmethod
     def make_symlink(self, source: Entry) -> None:
-        """Create or replace a symbolic link at ``source.path`` pointing at its target."""
+        """Optional (``Capabilities.symlinks``): create or replace a symbolic link at
+        ``source.path`` pointing at its target."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no symbolic links")
 
     @abc.abstractmethod
     def set_metadata(self, source: Entry) -> None:
@@ -172,17 +190,23 @@ class Store(abc.ABC):
         """Delete a file or link, or an empty directory."""
 
     def server_side_copy(self, source: Store, entry: Entry) -> bool:
-        """Copy ``entry`` from ``source`` inside the storage service, so that no data flows
-        through Ferry, with ``entry``'s times, mode and owner recorded as ``commit`` would.
-        Returns False when this pair of stores cannot (the engine then streams the data).
-        Raises ``SourceChanged`` if the source no longer matches ``entry`` (etag or size)."""
-        return False
+        """Optional (``Capabilities.server_side_copy``): copy ``entry`` from ``source``
+        inside the storage service, so that no data flows through Ferry, with ``entry``'s
+        times, mode and owner recorded as ``commit`` would. Returns False when the service
+        cannot for this source or item (another service or account it cannot read, an
+        archived object); the engine then streams the data. Raises ``SourceChanged`` if the
+        source no longer matches ``entry`` (etag or size)."""
+        raise NotImplementedError(f"{type(self).__name__} has no server-side copy")
 
     def prefetch(self, paths: Sequence[str]) -> None:
-        """A hint that these files will be read soon, so that their reads overlap."""
+        """Optional (``Capabilities.prefetch``): a hint that these files will be read soon,
+        so that their reads overlap."""
+        raise NotImplementedError(f"{type(self).__name__} does not prefetch")
 
     def discard_partial(self, dir_path: str, name: str) -> None:
-        """Remove a stale in-progress artifact reported by ``list_dir``."""
+        """Optional (``Capabilities.discard_partial``): remove a stale in-progress artifact
+        that ``list_dir`` reported in ``partials``."""
+        raise NotImplementedError(f"{type(self).__name__} leaves no partial uploads")
 
     def hash_md5(self, path: str) -> str:
         """MD5 of the item's content, reading it when the store does not know it."""

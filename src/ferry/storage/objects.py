@@ -1,4 +1,5 @@
-"""What the object-store backends (azureblob, s3) share.
+"""What the object-store backends (azureblob, s3) share: the metadata layout, the order of
+listings, and reading ETags and Content-MD5s.
 
 Object stores have no directories and no settable times. Ferry keeps a source item's times,
 mode and owner in user metadata under the documented keys below, and reads them back for the
@@ -24,9 +25,12 @@ Keys are lower case: S3 lower-cases metadata names and Azure requires C# identif
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import hashlib
 import heapq
 import itertools
+import re
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -44,6 +48,8 @@ GID = "ferry_gid"
 MD5 = "ferry_md5"
 FOLDER = "hdi_isfolder"
 FERRY_KEYS = frozenset({MTIME, ATIME, CTIME, MODE, UID, GID, MD5, FOLDER})
+
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 OFFLINE_TIERS = frozenset({"Archive", "GLACIER", "DEEP_ARCHIVE"})
 """Storage classes whose objects cannot be read without a restore; Ferry does not restore."""
@@ -73,6 +79,43 @@ def metadata_for(entry: Entry, md5: str | None = None) -> dict[str, str]:
     if entry.kind is EntryKind.DIR:
         meta[FOLDER] = "true"
     return meta
+
+
+def same_etag(a: str | None, b: str | None) -> bool:
+    """Whether two ETags name the same version; quotes and the case of hex digits aside."""
+    if a is None or b is None:
+        return False
+    return a.strip('"').lower() == b.strip('"').lower()
+
+
+def plain_etag(etag: str | None) -> str | None:
+    return None if etag is None else etag.strip('"')
+
+
+def etag_md5(etag: str | None) -> str | None:
+    """The ETag when it is the content's MD5 (an S3 object of one part, not encrypted with
+    KMS or a customer key: the caller knows which)."""
+    value = (plain_etag(etag) or "").lower()
+    return value if _HEX32.match(value) else None
+
+
+def md5_hex(digest: bytes | bytearray | None) -> str | None:
+    """A Content-MD5 property (16 bytes) as lower-case hex; None when there is none."""
+    if not digest or len(digest) != 16:
+        return None
+    return bytes(digest).hex()
+
+
+def last_modified_ns(when: datetime.datetime | None) -> int:
+    """An object's Last-Modified (UTC) in nanoseconds since the epoch; 0 when unknown."""
+    if when is None:
+        return 0
+    return calendar.timegm(when.utctimetuple()) * 1_000_000_000 + when.microsecond * 1_000
+
+
+def lower_keys(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """User metadata with lower-case names, as S3 lists them back and Ferry writes them."""
+    return {k.lower(): v for k, v in (metadata or {}).items()}
 
 
 def _int(value: str | None, base: int = 10) -> int | None:

@@ -29,7 +29,7 @@ def open_store(
     environ = os.environ if env is None else env
     match = _SCHEME.match(address)
     if match is None:
-        from ferry.storage.local import LocalStore
+        from ferry.storage.local.store import LocalStore
 
         return LocalStore(address, list_cutoff=list_cutoff)
     scheme = match.group(1).lower()
@@ -37,19 +37,19 @@ def open_store(
         parts = urlsplit(address)
         if parts.netloc not in ("", "localhost"):
             raise InvalidAddress(f"file:// URLs name a local path, not host {parts.netloc!r}")
-        from ferry.storage.local import LocalStore
+        from ferry.storage.local.store import LocalStore
 
         return LocalStore(unquote(parts.path, errors="surrogateescape"), list_cutoff=list_cutoff)
     if scheme in ("az", "azure", "http", "https"):
-        from ferry.storage import azureblob
+        from ferry.storage.azureblob import store as azureblob
 
         return azureblob.open_address(address, environ)
     if scheme == "s3":
-        from ferry.storage import s3
+        from ferry.storage.s3 import store as s3
 
         return s3.open_address(address, environ)
     if scheme == "smb":
-        from ferry.storage import smb
+        from ferry.storage.smb import store as smb
 
         return smb.open_address(address, environ)
     raise InvalidAddress(

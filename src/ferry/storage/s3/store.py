@@ -29,13 +29,15 @@ the engine checks against the source before skipping them.
 Server-side copy between two buckets or prefixes of the same endpoint and credentials uses
 CopyObject (UploadPartCopy above 5 GiB) with the source's ETag as a precondition.
 
-Modules: :mod:`ferry.storage.s3_address` (addresses, endpoint, credentials, the client),
-:mod:`ferry.storage.s3_errors` (error mapping), :mod:`ferry.storage.s3_upload` (uploads),
-:mod:`ferry.storage.s3_common` (limits and helpers); this one holds the store and the reader.
+Modules: :mod:`.address` (addresses), :mod:`.client` (endpoint, credentials, the client),
+:mod:`.errors` (error mapping), :mod:`.upload` (uploads), :mod:`.fast` (small PutObjects),
+:mod:`.limits` (S3's limits); this one holds the store. Reads are
+:class:`ferry.storage.object_io.ObjectReadHandle`.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import datetime
@@ -59,34 +61,34 @@ from ferry.storage.errors import (
     TransientIOError,
 )
 from ferry.storage.naming import S3
+from ferry.storage.object_io import ObjectReadHandle
 from ferry.storage.objects import (
     FERRY_KEYS,
     FOLDER,
     MTIME,
     OFFLINE_TIERS,
+    etag_md5,
     fields_from_metadata,
     in_name_order,
+    last_modified_ns,
+    lower_keys,
     metadata_for,
+    plain_etag,
     stored_md5,
 )
-from ferry.storage.s3_address import check_bucket_name, connect, parse_address
-from ferry.storage.s3_common import (
+from ferry.storage.s3.address import check_bucket_name, parse_address
+from ferry.storage.s3.client import connect
+from ferry.storage.s3.errors import error_code, http_status, map_error
+from ferry.storage.s3.fast import FastPutObject
+from ferry.storage.s3.limits import (
     COPY_OBJECT_LIMIT,
     COPY_PART_SIZE,
     COPY_THREADS,
     MAX_PARTS,
     MIB,
     STANDARD,
-    b64,
-    etag_md5,
-    lower_keys,
-    ns,
-    plain,
-    same_etag,
 )
-from ferry.storage.s3_errors import error_code, http_status, map_error
-from ferry.storage.s3_fast import FastPutObject
-from ferry.storage.s3_upload import S3Upload, choose_part_size
+from ferry.storage.s3.upload import S3Upload, choose_part_size
 
 _log = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ def open_address(address: str, env: Mapping[str, str]) -> S3Store:
     AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_REGION or AWS_DEFAULT_REGION,
     AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN or AWS_PROFILE,
     AWS_CA_BUNDLE, and FERRY_S3_ADDRESSING=path|virtual (see
-    :func:`ferry.storage.s3_address.connect`)."""
+    :func:`ferry.storage.s3.client.connect`)."""
     found = connect(address, env)
     return S3Store(
         found.client,
@@ -121,41 +123,6 @@ def open_address(address: str, env: Mapping[str, str]) -> S3Store:
         identity=found.identity,
         fast=found.fast,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Reading
-
-
-class S3ReadHandle(ReadHandle):
-    """Ranged GETs of one object, each conditional on the ETag seen when it was opened."""
-
-    def __init__(self, store: S3Store, path: str) -> None:
-        self._store = store
-        self._path = path
-        entry = store.stat_file(path)
-        if entry is None:
-            raise NotFound(f"not found: {path}", path=path)
-        self.entry = entry
-
-    def read_at(self, offset: int, size: int) -> bytes:
-        total = self.entry.size
-        if size <= 0 or offset >= total:
-            return b""
-        end = min(offset + size, total) - 1
-        data = self._store.get_range(self._path, self.entry.etag, offset, end)
-        if len(data) != end - offset + 1:
-            raise SourceChanged(f"changed while it was read: {self._path}", path=self._path)
-        return data
-
-    def changed(self) -> bool:
-        now = self._store.stat_file(self._path)
-        return (
-            now is None or now.size != self.entry.size or not same_etag(now.etag, self.entry.etag)
-        )
-
-    def close(self) -> None:
-        pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,14 +154,11 @@ class S3Store(Store):
         self.identity = identity
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.capabilities = Capabilities(
-            set_mtime=True,
             posix_metadata=True,
             set_owner=True,
-            symlinks=False,
-            hashes=frozenset({"md5"}),
-            resumable_upload=True,
             mtime_precision_ns=1,
             case_insensitive=False,
+            server_side_copy=True,
             listing_metadata=False,
         )
 
@@ -243,9 +207,9 @@ class S3Store(Store):
             _FILE,
             int(head.get("ContentLength") or 0),
             md5=md5,
-            etag=plain(head.get("ETag")),
+            etag=plain_etag(head.get("ETag")),
             tier=head.get("StorageClass") or STANDARD,
-            **fields_from_metadata(metadata, ns(head["LastModified"])),  # type: ignore[arg-type]
+            **fields_from_metadata(metadata, last_modified_ns(head["LastModified"])),  # type: ignore[arg-type]
         )
 
     def _dir_entry(self, path: str, head: Mapping[str, Any] | None) -> Entry:
@@ -254,8 +218,8 @@ class S3Store(Store):
         return Entry(
             path,
             _DIR,
-            etag=plain(head.get("ETag")),
-            **fields_from_metadata(head.get("Metadata"), ns(head["LastModified"])),  # type: ignore[arg-type]
+            etag=plain_etag(head.get("ETag")),
+            **fields_from_metadata(head.get("Metadata"), last_modified_ns(head["LastModified"])),  # type: ignore[arg-type]
         )
 
     def list_dir(self, path: str, partials: list[str] | None = None) -> Iterator[Entry]:
@@ -298,9 +262,9 @@ class S3Store(Store):
                             _FILE,
                             int(item.get("Size") or 0),
                             md5=etag_md5(item.get("ETag")),
-                            etag=plain(item.get("ETag")),
+                            etag=plain_etag(item.get("ETag")),
                             tier=item.get("StorageClass") or STANDARD,
-                            **fields_from_metadata(None, ns(item["LastModified"])),  # type: ignore[arg-type]
+                            **fields_from_metadata(None, last_modified_ns(item["LastModified"])),  # type: ignore[arg-type]
                         ),
                     )
             if not page.get("IsTruncated"):
@@ -346,15 +310,15 @@ class S3Store(Store):
         return None
 
     def open_read(self, path: str) -> ReadHandle:
-        return S3ReadHandle(self, path)
+        return ObjectReadHandle(path, self.stat_file, self.get_range)
 
-    def get_range(self, path: str, etag: str | None, first: int, last: int) -> bytes:
+    def get_range(self, path: str, etag: str | None, offset: int, length: int) -> bytes:
         from botocore.exceptions import BotoCoreError
 
         kwargs: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self.key(path),
-            "Range": f"bytes={first}-{last}",
+            "Range": f"bytes={offset}-{offset + length - 1}",
         }
         if etag:
             kwargs["IfMatch"] = f'"{etag}"'
@@ -440,7 +404,7 @@ class S3Store(Store):
                 ) from exc
 
     def begin_upload(self, source: Entry, part_size: int) -> Upload:
-        return S3Upload(self, source, part_size)
+        return S3Upload(self, self.key(source.path), source, part_size)
 
     def put_object(
         self,
@@ -462,7 +426,7 @@ class S3Store(Store):
             Key=key,
             Body=body,
             ContentLength=len(body),
-            ContentMD5=b64(digest),
+            ContentMD5=base64.b64encode(digest).decode("ascii"),
             Metadata=dict(metadata),
         )
         return str(response.get("ETag", ""))
@@ -515,7 +479,7 @@ class S3Store(Store):
             PartNumber=number,
             Body=data,
             ContentLength=len(data),
-            ContentMD5=b64(digest),
+            ContentMD5=base64.b64encode(digest).decode("ascii"),
         )
         return str(response["ETag"])
 
@@ -552,7 +516,7 @@ class S3Store(Store):
         """Copy an object inside the service, with ``metadata`` replacing the source's, on
         condition that the source still has ``etag`` (412 -> SourceChanged)."""
         copy_source = {"Bucket": source.bucket, "Key": source_key}
-        condition = f'"{plain(etag)}"'
+        condition = f'"{plain_etag(etag)}"'
         try:
             if size <= COPY_OBJECT_LIMIT:
                 self.call(
@@ -648,9 +612,6 @@ class S3Store(Store):
             raise AlreadyExists(f"a file is in the way of the directory: {path}", path=path)
         self.put_object(marker, b"", None, {FOLDER: "true"}, path)
 
-    def make_symlink(self, source: Entry) -> None:
-        raise StoreIOError(f"S3 cannot hold symbolic links: {source.path}", path=source.path)
-
     def set_metadata(self, source: Entry) -> None:
         if source.kind is _DIR:
             if not source.path and not self.prefix:
@@ -725,7 +686,6 @@ class S3Store(Store):
 
 __all__ = [
     "COPY_OBJECT_LIMIT",
-    "S3ReadHandle",
     "S3Store",
     "S3Upload",
     "check_bucket_name",

@@ -1,6 +1,6 @@
 """A lean PutObject for small files, beside boto3.
 
-As with Azure's Put Blob (azureblob_fast), copying many small files to S3 is bound by the
+As with Azure's Put Blob (azureblob/fast.py), copying many small files to S3 is bound by the
 client's CPU time per request, and botocore spends most of it around the request rather than
 on it: the event system, endpoint rules, parameter validation and response parsing take about
 four times what signing and sending need. This sends the same PutObject (user metadata,
@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from ferry.storage.s3_common import POOL_CONNECTIONS
+from ferry.storage.s3.limits import POOL_CONNECTIONS
 
-_log = logging.getLogger("ferry.storage.s3")
+_log = logging.getLogger(__name__)
 
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY")
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-_log = logging.getLogger("ferry.storage.azureblob")
+_log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/octet-stream"
 POOL_CONNECTIONS = 64

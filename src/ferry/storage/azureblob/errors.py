@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
-import email.utils
 from collections.abc import Mapping
 
-from ferry.storage.azureblob_address import redact
+from ferry.storage.azureblob.address import redact
 from ferry.storage.errors import (
     AlreadyExists,
     IntegrityError,
@@ -19,6 +17,7 @@ from ferry.storage.errors import (
     Throttled,
     TransientIOError,
 )
+from ferry.storage.http_errors import reason, retry_after_seconds
 
 _THROTTLE_CODES = frozenset({"ServerBusy", "TooManyRequests"})
 _TRANSIENT_CODES = frozenset(
@@ -46,20 +45,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     if millis:
         with contextlib.suppress(ValueError):
             return max(0.0, float(millis) / 1000)
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.UTC)
-    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
+    return retry_after_seconds(headers.get("retry-after"))
 
 
 def error_code(exc: BaseException) -> str:
@@ -97,7 +83,7 @@ def map_error(exc: Exception, path: str) -> StorageError:
         first = (str(getattr(exc, "message", "") or "").strip().splitlines() or [""])[0]
         label = code or f"HTTP {status}" if status else code or exc.__class__.__name__
         detail = redact(first.strip())
-        text = f"{label}{': ' + detail if detail and detail != label else ''}"
+        text = reason(label, detail)
         if code in _INTEGRITY_CODES or (status == 400 and "md5" in detail.lower()):
             return IntegrityError(
                 f"the service refused the data's checksum ({text}): {where}", path=path

@@ -9,7 +9,7 @@ flight (:meth:`Session.submit` returns a :class:`Pending` whose replies are coll
 many threads share the one connection.
 
 smbprotocol connects and logs on; the store's own requests then travel through
-:mod:`ferry.storage.smb_channel`, which packs, signs and matches them without smbprotocol's
+:mod:`ferry.storage.smb.channel`, which packs, signs and matches them without smbprotocol's
 per-message objects. The server grants a window of credits, and a request beyond it is refused,
 so every request first takes its credits from a gate sized to the window (raised with an echo
 after connecting).
@@ -29,9 +29,9 @@ from smbprotocol.header import NtStatus
 from smbprotocol.tree import TreeConnect
 
 from ferry.storage.errors import NotFound, PermissionDenied, StoreIOError, TransientIOError
-from ferry.storage.smb_address import PASSWORD_ENV, SmbAddress
-from ferry.storage.smb_channel import TRANSPORT_ERROR, Channel, Exchange, Message, Reply
-from ferry.storage.smb_requests import LOGON, SESSION_LOST, error_for, status_name
+from ferry.storage.smb.address import PASSWORD_ENV, SmbAddress
+from ferry.storage.smb.channel import TRANSPORT_ERROR, Channel, Exchange, Message, Reply
+from ferry.storage.smb.requests import LOGON, SESSION_LOST, error_for, status_name
 
 _CREDIT_TARGET = 2048
 _CREDIT_RESERVE = 8  # smbprotocol's keep-alive echoes, cancels

@@ -1,40 +1,33 @@
 """The ``local`` backend: local disks and NFS/SMB mounts.
 
-Writes go to ``.ferry-<key>.partial`` in the target directory and are renamed over the final
-name once complete, with times, mode and owner already set, so a file at its final name is
-always whole. A file written in parts keeps a ``.ferry-<key>.parts`` journal of the parts that
-are complete; the key is derived from the name, size, mtime and part size of the source, so
-a re-run of the same file finds the journal and resumes.
+Writes (:mod:`.upload`) go to ``.ferry-<key>.partial`` beside the final name and are renamed
+over it once complete, so a file at its final name is always whole.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
-from ferry.storage.base import Capabilities, ReadHandle, Store, Upload, md5_of
-from ferry.storage.entry import Entry, EntryKind, parent_path
+from ferry.storage.base import Capabilities, ReadHandle, Store, Upload
+from ferry.storage.entry import Entry, EntryKind
 from ferry.storage.errors import (
     InvalidAddress,
     NotFound,
-    SourceChanged,
     StorageError,
     from_oserror,
 )
+from ferry.storage.local.upload import LocalUpload, apply_owner_and_mode
 from ferry.storage.naming import (
-    PARTIAL_KEY_LENGTH,
     POSIX,
     is_partial_artifact,
 )
 from ferry.storage.sorting import DEFAULT_LIST_CUTOFF, sorted_names
 
-MD5_XATTR = "user.ferry.md5"
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-_NO_ZERO_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF}
 
 
 _KINDS = {
@@ -97,133 +90,6 @@ class LocalReadHandle(ReadHandle):
             self._fd = -1
 
 
-class LocalUpload(Upload):
-    def __init__(self, store: LocalStore, source: Entry, part_size: int) -> None:
-        self.path = source.path
-        self.part_size = part_size
-        self._store = store
-        self._size = source.size
-        self._final = store.abs_path(source.path)
-        directory = os.path.dirname(self._final)
-        key = hashlib.sha1(
-            f"{source.path}\0{source.size}\0{source.mtime_ns}\0{part_size}".encode(
-                "utf-8", "surrogateescape"
-            ),
-            usedforsecurity=False,
-        ).hexdigest()[:PARTIAL_KEY_LENGTH]
-        self._data_path = os.path.join(directory, f".ferry-{key}.partial")
-        self._journal_path = os.path.join(directory, f".ferry-{key}.parts")
-        self._journal_fd = -1
-        self._multipart = source.size > part_size
-        self.done_parts = frozenset()
-        try:
-            if self._multipart:
-                self._open_multipart()
-            else:
-                self._fd = os.open(
-                    self._data_path,
-                    os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
-                    0o600,
-                )
-        except OSError as exc:
-            raise from_oserror(exc, source.path) from exc
-
-    def _open_multipart(self) -> None:
-        done: set[int] = set()
-        try:
-            with open(self._journal_path, "rb") as journal:
-                done = {int(line) for line in journal.read().split() if line.isdigit()}
-            self._fd = os.open(self._data_path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
-            if os.fstat(self._fd).st_size != self._size:
-                os.close(self._fd)
-                raise FileNotFoundError
-        except FileNotFoundError:
-            done = set()
-            self._fd = os.open(
-                self._data_path,
-                os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
-                0o600,
-            )
-            os.ftruncate(self._fd, self._size)
-            with open(self._journal_path, "wb"):
-                pass
-        self._journal_fd = os.open(
-            self._journal_path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
-        )
-        self.done_parts = frozenset(done)
-
-    def write_part(self, index: int, chunks: Iterable[bytes]) -> None:
-        offset = index * self.part_size
-        try:
-            for chunk in chunks:
-                view = memoryview(chunk)
-                while view:
-                    written = os.pwrite(self._fd, view, offset)
-                    view = view[written:]
-                    offset += written
-        except OSError as exc:
-            raise from_oserror(exc, self.path) from exc
-
-    def copy_part_from_fd(self, index: int, fd: int, length: int) -> bool:
-        offset = index * self.part_size
-        end = offset + length
-        try:
-            while offset < end:
-                copied = os.copy_file_range(fd, self._fd, end - offset, offset, offset)
-                if copied == 0:
-                    raise SourceChanged(f"source shrank while it was read: {self.path}")
-                offset += copied
-        except OSError as exc:
-            if exc.errno in _NO_ZERO_COPY:
-                return False
-            raise from_oserror(exc, self.path) from exc
-        return True
-
-    def part_done(self, index: int) -> None:
-        if self._journal_fd >= 0:
-            os.write(self._journal_fd, f"{index}\n".encode())
-
-    def read_back_md5(self) -> str:
-        digest = md5_of(lambda offset, size: os.pread(self._fd, size, offset))
-        assert digest is not None
-        return digest
-
-    def commit(self, meta: Entry, md5: str | None) -> None:
-        fd = self._fd
-        try:
-            if md5 is not None:
-                with contextlib.suppress(OSError):  # file systems without user xattrs
-                    os.setxattr(fd, MD5_XATTR, md5.encode())
-            self._store.apply_owner_and_mode(fd, meta)
-            os.utime(fd, ns=(meta.atime_ns or meta.mtime_ns, meta.mtime_ns))
-            os.close(fd)
-            self._fd = -1
-            os.rename(self._data_path, self._final)
-            self.committed = True
-        except OSError as exc:
-            raise from_oserror(exc, self.path) from exc
-        finally:
-            self._close_journal(remove=True)
-
-    def abort(self, *, keep_for_resume: bool) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        keep = keep_for_resume and self._multipart
-        self._close_journal(remove=not keep)
-        if not keep:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._data_path)
-
-    def _close_journal(self, *, remove: bool) -> None:
-        if self._journal_fd >= 0:
-            os.close(self._journal_fd)
-            self._journal_fd = -1
-        if remove and self._multipart:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._journal_path)
-
-
 class LocalStore(Store):
     """A directory tree on a local or mounted file system."""
 
@@ -242,12 +108,12 @@ class LocalStore(Store):
         is_root = hasattr(os, "geteuid") and os.geteuid() == 0
         network = is_network_filesystem(self.root)
         self.capabilities = Capabilities(
-            set_mtime=True,
             posix_metadata=True,
             set_owner=is_root,
             symlinks=True,
-            resumable_upload=True,
-            xattr_md5=True,
+            copy_part_from_fd=True,
+            prefetch=True,
+            discard_partial=True,
             # On a local disk the scan is Python work between microsecond syscalls: a second
             # lister gains under 10% with cold caches and loses 15-25% with warm ones (the
             # threads trade the interpreter lock at every lstat). Transfers spend long enough
@@ -326,7 +192,9 @@ class LocalStore(Store):
             raise from_oserror(OSError(errno.EACCES, "Permission denied"), "")
 
     def begin_upload(self, source: Entry, part_size: int) -> Upload:
-        return LocalUpload(self, source, part_size)
+        return LocalUpload(
+            self.abs_path(source.path), source, part_size, set_owner=self.capabilities.set_owner
+        )
 
     def make_dir(self, path: str) -> None:
         abs_path = self.abs_path(path)
@@ -361,12 +229,6 @@ class LocalStore(Store):
         except OSError as exc:
             raise from_oserror(exc, source.path) from exc
 
-    def apply_owner_and_mode(self, fd: int, meta: Entry) -> None:
-        if self.capabilities.set_owner and meta.uid is not None:
-            os.fchown(fd, meta.uid, meta.gid if meta.gid is not None else -1)
-        if meta.mode is not None:
-            os.fchmod(fd, meta.mode)
-
     def set_metadata(self, source: Entry) -> None:
         abs_path = self.abs_path(source.path)
         times = (source.atime_ns or source.mtime_ns, source.mtime_ns)
@@ -376,7 +238,7 @@ class LocalStore(Store):
                 return
             fd = os.open(abs_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
-                self.apply_owner_and_mode(fd, source)
+                apply_owner_and_mode(fd, source, set_owner=self.capabilities.set_owner)
                 os.utime(fd, ns=times)
             finally:
                 os.close(fd)
@@ -457,4 +319,4 @@ def _chain_first(first: str, rest: Iterator[str]) -> Iterator[str]:
     yield from rest
 
 
-__all__ = ["MD5_XATTR", "LocalStore", "parent_path"]
+__all__ = ["LocalStore", "is_network_filesystem"]

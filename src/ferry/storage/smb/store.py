@@ -1,6 +1,6 @@
 """The ``smb`` backend: a directory of an SMB 2/3 share, reached directly with smbprotocol.
 
-Address: ``smb://USER@HOST[:PORT]/SHARE/PATH`` (:mod:`ferry.storage.smb_address`). USER may carry
+Address: ``smb://USER@HOST[:PORT]/SHARE/PATH`` (:mod:`ferry.storage.smb.address`). USER may carry
 a domain as ``DOMAIN;user`` or ``DOMAIN%5Cuser``; the password comes from ``FERRY_SMB_PASSWORD``,
 never from the address.
 
@@ -9,11 +9,12 @@ which makes a tree of small files a long series of round trips. This backend ins
 smbprotocol's Connection, Session and TreeConnect itself and sends hand-made compound requests,
 several of them in flight at once:
 
-* :mod:`ferry.storage.smb_wire`: the store's own connection, session and tree connect, shared by
+* :mod:`ferry.storage.smb.wire`: the store's own connection, session and tree connect, shared by
   every thread, with a gate on the server's credit window (requests pipelined on it);
-* :mod:`ferry.storage.smb_requests`: the SMB2 requests, the parsing of their replies (times at
+* :mod:`ferry.storage.smb.requests`: the SMB2 requests, the parsing of their replies (times at
   100 ns, which smbprotocol rounds to microseconds in listings) and NTSTATUS -> storage errors;
-* :mod:`ferry.storage.smb_upload`: writes, to a ``.ferry-<key>.partial`` file renamed over the
+* :mod:`ferry.storage.smb.files`: deleting and renaming, READONLY files included;
+* :mod:`ferry.storage.smb.upload`: writes, to a ``.ferry-<key>.partial`` file renamed over the
   final name at commit (one compound request for a small file; a resumable part journal for a
   big one);
 * this module: the store (listing, stat, prefetching opens, metadata, deletes) and reads.
@@ -31,7 +32,6 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from smbprotocol.header import NtStatus
 
-from ferry.storage import smb_requests as req
 from ferry.storage.base import Capabilities, ReadHandle, Store, Upload
 from ferry.storage.entry import Entry, EntryKind
 from ferry.storage.errors import (
@@ -42,25 +42,23 @@ from ferry.storage.errors import (
     StoreIOError,
 )
 from ferry.storage.naming import WINDOWS, is_partial_artifact
-from ferry.storage.smb_address import PASSWORD_ENV, SmbAddress, parse_address
-from ferry.storage.smb_channel import Message, Reply
-from ferry.storage.smb_requests import (
+from ferry.storage.smb import files
+from ferry.storage.smb import requests as req
+from ferry.storage.smb.address import PASSWORD_ENV, SmbAddress, parse_address
+from ferry.storage.smb.channel import Message, Reply
+from ferry.storage.smb.requests import (
     ATTRIBUTES_KEY,
-    DELETE,
-    DIRECTORY,
     DIRECTORY_FILE,
     END_OF_LISTING,
     IO_CHUNK,
     LIST_DIRECTORY,
     NON_DIRECTORY_FILE,
-    NORMAL,
     NOT_FOUND,
     OPEN_IF,
     OPEN_REPARSE_POINT,
     PIPELINE,
     READ_ATTRIBUTES,
     READ_DATA,
-    READONLY,
     RELATED,
     REPARSE_POINT,
     STATUS_END_OF_FILE,
@@ -70,8 +68,8 @@ from ferry.storage.smb_requests import (
     attributes_of,
     error_for,
 )
-from ferry.storage.smb_upload import SmbUpload
-from ferry.storage.smb_wire import Link, Pending, Session
+from ferry.storage.smb.upload import SmbUpload
+from ferry.storage.smb.wire import Link, Pending, Session
 from ferry.storage.sorting import DEFAULT_LIST_CUTOFF, sorted_names
 
 _PREFETCH_LIMIT = 256  # opened ahead and not read yet, per store
@@ -202,14 +200,12 @@ class SmbStore(Store):
             collections.OrderedDict()
         )
         self.capabilities = Capabilities(
-            set_mtime=True,
             posix_metadata=False,
             set_owner=False,
-            symlinks=False,
-            hashes=frozenset(),
-            resumable_upload=True,
             mtime_precision_ns=100,
             case_insensitive=True,
+            prefetch=True,
+            discard_partial=True,
             listing_metadata=True,
         )
 
@@ -370,7 +366,7 @@ class SmbStore(Store):
                 raise self.error(replies[0].status, "", f"create {'/'.join(parts[:depth])!r} for")
 
     def begin_upload(self, source: Entry, part_size: int) -> Upload:
-        return SmbUpload(self, source, part_size)
+        return SmbUpload(self.link, self.smb_path(source.path), source, part_size)
 
     def make_dir(self, path: str) -> None:
         session = self.link.session()
@@ -382,11 +378,6 @@ class SmbStore(Store):
             raise AlreadyExists(f"exists and is not a directory: {path}", path=path)
         if status:
             raise self.error(status, path, "create directory")
-
-    def make_symlink(self, source: Entry) -> None:
-        raise StoreIOError(
-            f"an SMB share cannot hold symbolic links here: {source.path}", path=source.path
-        )
 
     def set_metadata(self, source: Entry) -> None:
         session = self.link.session()
@@ -403,94 +394,16 @@ class SmbStore(Store):
 
     def delete(self, path: str, *, is_dir: bool) -> None:
         try:
-            self.delete_smb_path(self.smb_path(path), path, is_dir=is_dir)
+            files.delete(self.link.session(), self.smb_path(path), path, is_dir=is_dir)
         except NotFound:
             raise NotFound(f"already gone: {path}", path=path) from None
-
-    def delete_smb_path(self, smb_path: str, path: str, *, is_dir: bool) -> None:
-        session = self.link.session()
-        kind = DIRECTORY_FILE if is_dir else NON_DIRECTORY_FILE
-        opened = req.create(
-            smb_path,
-            DELETE | READ_ATTRIBUTES | WRITE_ATTRIBUTES,
-            options=kind | OPEN_REPARSE_POINT,
-        )
-        replies = session.run([opened, req.set_info(req.disposition()), req.close()])
-        failure = req.first_failure(replies[:2])
-        if failure == NtStatus.STATUS_CANNOT_DELETE:
-            # READONLY: Windows semantics refuse to delete it until the attribute is cleared.
-            cleared = DIRECTORY if is_dir else NORMAL
-            replies = session.run(
-                [
-                    opened,
-                    req.set_info(req.attributes_only(cleared)),
-                    req.set_info(req.disposition()),
-                    req.close(),
-                ]
-            )
-            failure = req.first_failure(replies[:3])
-        if failure:
-            raise self.error(failure, path, "delete")
-
-    def replace(
-        self,
-        smb_source: str,
-        smb_target: str,
-        path: str,
-        status: int,
-        *,
-        attributes: int | None = None,
-    ) -> None:
-        """Rename ``smb_source`` over ``smb_target`` after a rename refused with ``status``:
-        a read-only target (which Windows will not replace) loses READONLY first and gets it
-        back if the rename still fails, so the old file is never lost. ``attributes`` (DOS
-        attributes the file should have) are set again once it is at its final name, as
-        ``SmbUpload.commit`` does."""
-        session = self.link.session()
-        replies = session.run(
-            [req.create(smb_target, READ_ATTRIBUTES | WRITE_ATTRIBUTES), req.close()]
-        )
-        if replies[0].status or not (req.create_result(replies[0])[2] & READONLY):
-            raise self.error(status, path, "rename into place")
-        kept = req.create_result(replies[0])[2] & ~READONLY
-        session.run(
-            [
-                req.create(smb_target, WRITE_ATTRIBUTES),
-                req.set_info(req.attributes_only(kept or NORMAL)),
-                req.close(),
-            ]
-        )
-        again = (
-            [] if attributes is None else [req.set_info(req.attributes_only(attributes or NORMAL))]
-        )
-        replies = session.run(
-            [
-                req.create(smb_source, DELETE | READ_ATTRIBUTES | WRITE_ATTRIBUTES),
-                req.set_info(req.rename_info(smb_target)),
-                *again,
-                req.close(),
-            ]
-        )
-        failure = req.first_failure(replies[:2])
-        if failure:
-            with contextlib.suppress(StorageError):
-                session.run(
-                    [
-                        req.create(smb_target, WRITE_ATTRIBUTES),
-                        req.set_info(req.attributes_only(kept | READONLY)),
-                        req.close(),
-                    ]
-                )
-            raise self.error(failure, path, "rename into place")
-        if again and replies[2].status:
-            raise self.error(replies[2].status, path, "set the attributes of")
 
     def discard_partial(self, dir_path: str, name: str) -> None:
         if not is_partial_artifact(name):
             return
         path = f"{dir_path}/{name}" if dir_path else name
         with contextlib.suppress(NotFound):
-            self.delete_smb_path(self.smb_path(path), path, is_dir=False)
+            files.delete(self.link.session(), self.smb_path(path), path, is_dir=False)
 
     def close(self) -> None:
         with self._prefetch_lock:

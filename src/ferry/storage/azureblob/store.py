@@ -1,6 +1,6 @@
 """The ``azureblob`` backend: Azure Blob Storage block blobs, through azure-storage-blob.
 
-Addresses and credentials: :mod:`ferry.storage.azureblob_address`.
+Addresses and credentials: :mod:`.address`; writes: :mod:`.upload`; errors: :mod:`.errors`.
 
 Layout (DESIGN §3, :mod:`ferry.storage.objects`):
 
@@ -29,7 +29,6 @@ from a short-lived read-only SAS URL of the source, conditional on the source's 
 from __future__ import annotations
 
 import binascii
-import calendar
 import contextlib
 import datetime
 import hashlib
@@ -40,10 +39,10 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from ferry.storage.azureblob_address import Location, parse_address, redact, sas_permissions
-from ferry.storage.azureblob_errors import azure_errors, error_code, map_error
-from ferry.storage.azureblob_fast import FastPut
-from ferry.storage.azureblob_upload import (
+from ferry.storage.azureblob.address import Location, parse_address, redact, sas_permissions
+from ferry.storage.azureblob.errors import azure_errors, error_code, map_error
+from ferry.storage.azureblob.fast import FastPut
+from ferry.storage.azureblob.upload import (
     MAX_BLOCK_SIZE,
     MIB,
     PART_SIZE_CAP,
@@ -66,6 +65,7 @@ from ferry.storage.errors import (
     TransientIOError,
 )
 from ferry.storage.naming import BLOB
+from ferry.storage.object_io import ObjectReadHandle
 from ferry.storage.objects import (
     FERRY_KEYS,
     FOLDER,
@@ -73,6 +73,9 @@ from ferry.storage.objects import (
     fields_from_metadata,
     in_name_order,
     is_folder_marker,
+    last_modified_ns,
+    lower_keys,
+    md5_hex,
     metadata_for,
     stored_md5,
 )
@@ -83,26 +86,14 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 POOL_CONNECTIONS = 64
-FAST_PUT_LIMIT = 4 * 1024 * 1024
-"""Single Put Blobs up to this size go the lean way (azureblob_fast)."""
 """Connections kept per store: the engine's checkers and transfers (with their parallel
 parts) share one client."""
+FAST_PUT_LIMIT = 4 * 1024 * 1024
+"""Single Put Blobs up to this size go the lean way (:mod:`.fast`)."""
 COPY_SAS_LIFETIME = datetime.timedelta(hours=1)
 COPY_POLL_MAX = 5.0
 
 _FILE, _DIR = EntryKind.FILE, EntryKind.DIR
-
-
-def _ns(when: datetime.datetime | None) -> int:
-    if when is None:
-        return 0
-    return calendar.timegm(when.utctimetuple()) * 1_000_000_000 + when.microsecond * 1_000
-
-
-def _md5_hex(value: bytes | bytearray | None) -> str | None:
-    if not value or len(value) != 16:
-        return None
-    return bytes(value).hex()
 
 
 def _tier(props: Any) -> str | None:
@@ -110,47 +101,6 @@ def _tier(props: Any) -> str | None:
     if tier is None:
         return None
     return str(getattr(tier, "value", tier))
-
-
-def _same_etag(a: str | None, b: str | None) -> bool:
-    if a is None or b is None:
-        return False
-    return a.strip('"') == b.strip('"')
-
-
-# --------------------------------------------------------------------------------------------
-# Reading
-
-
-class AzureReadHandle(ReadHandle):
-    """Ranged GETs of one blob, each conditional on the ETag seen when it was opened."""
-
-    def __init__(self, store: AzureBlobStore, path: str) -> None:
-        self._store = store
-        self._path = path
-        entry = store.stat_file(path)
-        if entry is None:
-            raise NotFound(f"not found: {path}", path=path)
-        self.entry = entry
-
-    def read_at(self, offset: int, size: int) -> bytes:
-        total = self.entry.size
-        if size <= 0 or offset >= total:
-            return b""
-        length = min(size, total - offset)
-        data = self._store.get_range(self._path, self.entry.etag, offset, length)
-        if len(data) != length:
-            raise SourceChanged(f"changed while it was read: {self._path}", path=self._path)
-        return data
-
-    def changed(self) -> bool:
-        now = self._store.stat_file(self._path)
-        return (
-            now is None or now.size != self.entry.size or not _same_etag(now.etag, self.entry.etag)
-        )
-
-    def close(self) -> None:
-        pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,14 +127,11 @@ class AzureBlobStore(Store):
         self._no_resume: set[str] = set()
         self._lock = threading.Lock()
         self.capabilities = Capabilities(
-            set_mtime=True,
             posix_metadata=True,
             set_owner=True,
-            symlinks=False,
-            hashes=frozenset({"md5"}),
-            resumable_upload=True,
             mtime_precision_ns=1,
             case_insensitive=False,
+            server_side_copy=True,
             listing_metadata=True,
         )
 
@@ -228,7 +175,7 @@ class AzureBlobStore(Store):
 
     def _entry(self, path: str, props: Any) -> Entry:
         metadata = props.metadata or {}
-        last = _ns(props.last_modified)
+        last = last_modified_ns(props.last_modified)
         if is_folder_marker(metadata):
             return Entry(
                 path,
@@ -237,7 +184,7 @@ class AzureBlobStore(Store):
                 **fields_from_metadata(metadata, last),  # type: ignore[arg-type]
             )
         settings = props.content_settings
-        md5 = _md5_hex(getattr(settings, "content_md5", None)) or stored_md5(metadata)
+        md5 = md5_hex(getattr(settings, "content_md5", None)) or stored_md5(metadata)
         return Entry(
             path,
             _FILE,
@@ -337,7 +284,7 @@ class AzureBlobStore(Store):
         return None
 
     def open_read(self, path: str) -> ReadHandle:
-        return AzureReadHandle(self, path)
+        return ObjectReadHandle(path, self.stat_file, self.get_range)
 
     def get_range(self, path: str, etag: str | None, offset: int, length: int) -> bytes:
         from azure.core import MatchConditions
@@ -388,7 +335,7 @@ class AzureBlobStore(Store):
             self.put_blob(self.prefix, b"", None, {FOLDER: "true"}, "")
 
     def begin_upload(self, source: Entry, part_size: int) -> Upload:
-        return AzureUpload(self, source, part_size)
+        return AzureUpload(self, self.key(source.path), source, part_size)
 
     def may_resume(self, key: str) -> bool:
         with self._lock:
@@ -490,11 +437,6 @@ class AzureBlobStore(Store):
         if props is not None and not is_folder_marker(props.metadata):
             raise AlreadyExists(f"a file is in the way of the directory: {path}", path=path)
 
-    def make_symlink(self, source: Entry) -> None:
-        raise StoreIOError(
-            f"Azure Blob Storage cannot hold symbolic links: {source.path}", path=source.path
-        )
-
     def set_metadata(self, source: Entry) -> None:
         if source.kind is _DIR:
             key = self.key(source.path)
@@ -509,7 +451,7 @@ class AzureBlobStore(Store):
         props = self.properties(key, source.path)
         if props is None:
             raise NotFound(f"not found: {source.path}", path=source.path)
-        current = {k.lower(): v for k, v in (props.metadata or {}).items()}
+        current = lower_keys(props.metadata)
         wanted = {k: v for k, v in current.items() if k not in FERRY_KEYS}
         wanted.update(metadata_for(source, stored_md5(current)))
         if wanted == current:
@@ -723,7 +665,6 @@ def open_address(address: str, env: Mapping[str, str]) -> AzureBlobStore:
 
 __all__ = [
     "AzureBlobStore",
-    "AzureReadHandle",
     "AzureUpload",
     "block_ids",
     "choose_part_size",

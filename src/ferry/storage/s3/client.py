@@ -1,82 +1,23 @@
-"""Addresses of the ``s3`` backend: ``s3://BUCKET/PREFIX`` parsed and checked against S3's
-bucket naming rules, and the boto3 client built from the endpoint, region and credentials of
-an environment mapping (never from anything else of the process environment).
+"""The boto3 client of the ``s3`` backend, built from the endpoint, region and credentials
+of an environment mapping (never from anything else of the process environment).
 
-:func:`connect` returns what :func:`ferry.storage.s3.open_address` needs to open the store.
+:func:`connect` returns what :func:`ferry.storage.s3.store.open_address` needs to open the
+store.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import ipaddress
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from ferry.storage.errors import InvalidAddress
-from ferry.storage.s3_common import POOL_CONNECTIONS
-from ferry.storage.s3_errors import CREDENTIALS_HINT
-from ferry.storage.s3_fast import FastPutObject
-
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--table-s3")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def check_bucket_name(bucket: str) -> None:
-    """Raise InvalidAddress unless ``bucket`` follows the S3 bucket naming rules."""
-    why = None
-    if not 3 <= len(bucket) <= 63:
-        why = "it must be 3 to 63 characters long"
-    elif not _BUCKET_NAME.match(bucket):
-        why = (
-            "it may hold only lower-case letters, digits, dots and hyphens, and must begin "
-            "and end with a letter or digit"
-        )
-    elif ".." in bucket or ".-" in bucket or "-." in bucket:
-        why = "it must not hold two adjacent periods or a period next to a hyphen"
-    elif bucket.startswith(_RESERVED_BUCKET_PREFIXES) or bucket.endswith(_RESERVED_BUCKET_SUFFIXES):
-        why = "it uses a prefix or suffix that S3 reserves"
-    else:
-        with contextlib.suppress(ValueError):
-            ipaddress.IPv4Address(bucket)
-            why = "it must not be formatted as an IP address"
-    if why is not None:
-        raise InvalidAddress(f"invalid S3 bucket name {bucket!r}: {why}")
-
-
-def parse_address(address: str) -> tuple[str, str]:
-    """``s3://BUCKET/PREFIX`` -> (bucket, prefix without leading or trailing '/'). The prefix
-    is taken literally (no percent-decoding): it is the start of the object keys."""
-    scheme, sep, rest = address.partition("://")
-    if not sep or scheme.lower() != "s3":
-        raise InvalidAddress(f"not an S3 address: {address!r}; use s3://BUCKET/PREFIX")
-    bucket, _, prefix = rest.partition("/")
-    if "@" in bucket:
-        # The address may hold a secret: do not repeat it.
-        raise InvalidAddress(
-            "an s3:// address must not carry credentials; " + CREDENTIALS_HINT + " instead"
-        )
-    if not bucket:
-        raise InvalidAddress(f"no bucket in {address!r}; use s3://BUCKET/PREFIX")
-    check_bucket_name(bucket)
-    prefix = prefix.rstrip("/")
-    if prefix:
-        parts = prefix.split("/")
-        if any(part in ("", ".", "..") for part in parts):
-            raise InvalidAddress(
-                f"invalid key prefix {prefix!r} in {address!r}: empty, '.' and '..' segments "
-                "are not allowed"
-            )
-        if _CONTROL.search(prefix):
-            raise InvalidAddress(f"control characters in the key prefix of {address!r}")
-        if len(prefix.encode("utf-8", "surrogatepass")) >= 1024:
-            raise InvalidAddress(f"the key prefix of {address!r} is longer than S3 keys can be")
-    return bucket, prefix
+from ferry.storage.s3.address import parse_address
+from ferry.storage.s3.errors import CREDENTIALS_HINT
+from ferry.storage.s3.fast import FastPutObject
+from ferry.storage.s3.limits import POOL_CONNECTIONS
 
 
 def endpoint_from(env: Mapping[str, str]) -> str | None:

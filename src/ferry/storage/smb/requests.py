@@ -1,7 +1,7 @@
 """SMB2 requests and replies of the ``smb`` backend, and what their statuses mean.
 
-Requests are :class:`~ferry.storage.smb_channel.Message` bodies (sent by
-:mod:`ferry.storage.smb_wire`, alone or as compounds): the ones every file costs (CREATE, READ,
+Requests are :class:`~ferry.storage.smb.channel.Message` bodies (sent by
+:mod:`ferry.storage.smb.wire`, alone or as compounds): the ones every file costs (CREATE, READ,
 WRITE, QUERY_INFO, CLOSE) are packed here with ``struct``, the rarer ones with smbprotocol's
 structures. Replies are parsed here too: smbprotocol rounds directory-listing times to
 microseconds, and SMB keeps 100 ns.
@@ -39,7 +39,7 @@ from ferry.storage.errors import (
     Throttled,
     TransientIOError,
 )
-from ferry.storage.smb_channel import TRANSPORT_ERROR, Message, Reply
+from ferry.storage.smb.channel import TRANSPORT_ERROR, Message, Reply
 
 ATTRIBUTES_KEY = "smb_attributes"
 

@@ -4,10 +4,6 @@ Messages name the path and the service's error code, never a secret."""
 
 from __future__ import annotations
 
-import datetime
-import email.utils
-from collections.abc import Mapping
-
 from ferry.storage.errors import (
     AlreadyExists,
     IntegrityError,
@@ -18,6 +14,7 @@ from ferry.storage.errors import (
     Throttled,
     TransientIOError,
 )
+from ferry.storage.http_errors import reason, retry_after_seconds
 
 CREDENTIALS_HINT = (
     "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary "
@@ -33,24 +30,6 @@ TRANSIENT_CODES = frozenset(
 INTEGRITY_CODES = frozenset(
     {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "XAmzContentChecksumMismatch"}
 )
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    now = datetime.datetime.now(datetime.UTC)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def map_error(exc: Exception, path: str) -> StorageError:
@@ -76,7 +55,7 @@ def map_error(exc: Exception, path: str) -> StorageError:
         # HEAD answers have no body: the code is the status ("404").
         label = code if code and not code.isdigit() else f"HTTP {status}"
         detail = str(error.get("Message") or "").strip()
-        text = f"{label}{': ' + detail if detail and detail != label else ''}"
+        text = reason(label, detail)
         if code in INTEGRITY_CODES:
             return IntegrityError(
                 f"the service refused the data's checksum ({text}): {where}", path=path
@@ -85,7 +64,7 @@ def map_error(exc: Exception, path: str) -> StorageError:
             return Throttled(
                 f"the service asks to slow down ({text}): {where}",
                 path=path,
-                retry_after=retry_after_seconds(headers),
+                retry_after=retry_after_seconds(headers.get("retry-after")),
             )
         if code == "NoSuchBucket":
             return NotFound(f"the bucket does not exist ({text}): {where}", path=path)

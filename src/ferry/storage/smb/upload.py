@@ -16,17 +16,18 @@ import itertools
 import struct
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smbprotocol.header import NtStatus
 
-from ferry.storage import smb_requests as req
 from ferry.storage.base import Upload, md5_of
 from ferry.storage.entry import Entry
 from ferry.storage.errors import NotFound, StorageError, StoreIOError
 from ferry.storage.naming import PARTIAL_KEY_LENGTH
-from ferry.storage.smb_channel import Message
-from ferry.storage.smb_requests import (
+from ferry.storage.smb import files
+from ferry.storage.smb import requests as req
+from ferry.storage.smb.channel import Message
+from ferry.storage.smb.requests import (
     DELETE,
     IO_CHUNK,
     NON_DIRECTORY_FILE,
@@ -42,23 +43,21 @@ from ferry.storage.smb_requests import (
     WRITE_DATA,
     error_for,
 )
-from ferry.storage.smb_wire import Pending, Session
-
-if TYPE_CHECKING:
-    from ferry.storage.smb import SmbStore
+from ferry.storage.smb.wire import Link, Pending, Session
 
 _ONE_SHOT = 1 << 20  # a one-part file up to this size is sent in one compound request
 _JOURNAL_READ = 1 << 20
 
 
 class SmbUpload(Upload):
-    def __init__(self, store: SmbStore, source: Entry, part_size: int) -> None:
+    def __init__(self, link: Link, final: str, source: Entry, part_size: int) -> None:
+        """Write ``source`` to the share path ``final`` through ``link``."""
         self.path = source.path
         self.part_size = max(1, part_size)
         self.done_parts = frozenset()
-        self._store = store
+        self._link = link
         self._size = source.size
-        self._final = store.smb_path(source.path)
+        self._final = final
         directory, _, _ = self._final.rpartition("\\")
         prefix = f"{directory}\\" if directory else ""
         key = hashlib.sha1(
@@ -83,7 +82,7 @@ class SmbUpload(Upload):
     # -- handles ---------------------------------------------------------------------------
 
     def _open_multipart(self) -> None:
-        session = self._session = self._store.link.session()
+        session = self._session = self._link.session()
         done = self._read_journal(session)
         if done is not None:
             [reply] = session.run([self._create_data(OPEN)])
@@ -99,7 +98,7 @@ class SmbUpload(Upload):
             self._data_id = self._create_fresh(session)
             replies = session.run([req.set_info(req.end_of_file(self._size), self._data_id)])
             if replies[0].status:
-                raise self._store.error(replies[0].status, self.path, "allocate")
+                raise error_for(replies[0].status, self.path, "allocate")
         journal_disposition = OPEN if self.done_parts else OVERWRITE_IF
         [reply] = session.run(
             [
@@ -112,7 +111,7 @@ class SmbUpload(Upload):
             ]
         )
         if reply.status:
-            raise self._store.error(reply.status, self.path, "create the part journal of")
+            raise error_for(reply.status, self.path, "create the part journal of")
         self._journal_id, times, _ = req.create_result(reply)
         self._journal_offset = times[3]
 
@@ -149,10 +148,10 @@ class SmbUpload(Upload):
         if reply.status == NtStatus.STATUS_ACCESS_DENIED:
             # A leftover of a commit whose rename failed may be read-only: remove it first.
             with contextlib.suppress(NotFound):
-                self._store.delete_smb_path(self._data_path, self.path, is_dir=False)
+                files.delete(session, self._data_path, self.path, is_dir=False)
             [reply] = session.run([self._create_data(OVERWRITE_IF)])
         if reply.status:
-            raise self._store.error(reply.status, self.path, "create the partial file of")
+            raise error_for(reply.status, self.path, "create the partial file of")
         return req.create_result(reply)[0]
 
     # -- parts -----------------------------------------------------------------------------
@@ -167,7 +166,7 @@ class SmbUpload(Upload):
                 self._buffer += chunk
                 continue
             # Too big for one request: open the partial file and stream from here on.
-            self._session = self._store.link.session()
+            self._session = self._link.session()
             self._data_id = self._create_fresh(self._session)
             held, self._buffer = bytes(self._buffer), None
             self._write_chunks(0, itertools.chain([held, chunk], rest))
@@ -264,7 +263,7 @@ class SmbUpload(Upload):
             return finishing
 
         if self._buffer is not None:
-            session: Session | None = self._store.link.session()
+            session: Session | None = self._link.session()
             self._session = session
             assert session is not None
             self._created = True
@@ -275,7 +274,7 @@ class SmbUpload(Upload):
             replies = session.run(compound)
             if replies[0].status == NtStatus.STATUS_ACCESS_DENIED:
                 with contextlib.suppress(NotFound):
-                    self._store.delete_smb_path(self._data_path, self.path, is_dir=False)
+                    files.delete(session, self._data_path, self.path, is_dir=False)
                 replies = session.run(compound)
             write_and_times = replies[: len(messages) + 1]
         else:
@@ -286,15 +285,20 @@ class SmbUpload(Upload):
             write_and_times = replies[:1]
         failure = req.first_failure(write_and_times)
         if failure:
-            raise self._store.error(failure, self.path, "write")
+            raise error_for(failure, self.path, "write")
         rename_status = replies[len(write_and_times)].status
         if rename_status:
-            self._store.replace(
-                self._data_path, self._final, self.path, rename_status, attributes=attributes
+            files.rename_over(
+                session,
+                self._data_path,
+                self._final,
+                self.path,
+                rename_status,
+                attributes=attributes,
             )
         elif attributes is not None and replies[len(write_and_times) + 1].status:
             status = replies[len(write_and_times) + 1].status
-            raise self._store.error(status, self.path, "set the attributes of")
+            raise error_for(status, self.path, "set the attributes of")
         self._buffer = None
         self._created = False
         self.committed = True
@@ -318,7 +322,7 @@ class SmbUpload(Upload):
                 if not keep and not replies[0].status:
                     self._created = False
             if not keep and self._created:
-                self._store.delete_smb_path(self._data_path, self.path, is_dir=False)
+                files.delete(self._link.session(), self._data_path, self.path, is_dir=False)
         self._created = False
         with contextlib.suppress(StorageError):
             self._finish_journal(delete=not keep)

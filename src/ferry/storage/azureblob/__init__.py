@@ -1,0 +1,1 @@
+"""The ``azureblob`` backend: Azure Blob Storage block blobs (:mod:`.store`)."""

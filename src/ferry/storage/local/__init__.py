@@ -1,0 +1,1 @@
+"""The ``local`` backend: local disks and NFS/SMB mounts (:mod:`.store`)."""

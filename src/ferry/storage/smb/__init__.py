@@ -1,0 +1,1 @@
+"""The ``smb`` backend: a directory of an SMB 2/3 share (:mod:`.store`)."""
