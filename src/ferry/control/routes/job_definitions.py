@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,14 +13,10 @@ from ferry.control import schedules
 from ferry.control.arm import (
     bad_request,
     check_name,
-    conflict,
     envelope,
-    list_page,
-    page_request,
     require_api_version,
     resource_type,
 )
-from ferry.control.async_operations import accepted_delete
 from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session, get_settings
 from ferry.control.models import Agent, AgentPool, Endpoint, JobDefinition, Project, StorageMover
@@ -41,6 +37,7 @@ from ferry.control.resources import (
 )
 from ferry.control.routes import MOVER_PATH
 from ferry.control.routes.agent_pools import resolve_pool
+from ferry.control.routes.arm_routes import DELETE_RESPONSES, AuthorizedCall, in_use, not_there
 from ferry.control.rules import check_pair, check_subpath
 from ferry.control.schemas import (
     JOB_DEFINITION_IMMUTABLE,
@@ -301,62 +298,45 @@ def patch_job_definition(
     return result
 
 
-@router.delete(ITEM, status_code=202, responses={204: {"description": "Did not exist."}})
+@router.delete(ITEM, status_code=202, responses=DELETE_RESPONSES)
 def delete_job_definition(
-    request: Request,
     subscription_id: str,
     resource_group: str,
     mover: str,
     project: str,
     job_definition: str,
-    _principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    call: AuthorizedCall,
 ) -> Response:
+    session = call.session
     storage_mover = require_mover(session, subscription_id, resource_group, mover)
     parent = require_project(session, storage_mover, project)
     job = find_job_definition(session, parent, job_definition)
     if job is None:
-        return Response(status_code=204)
+        return not_there()
     run = active_run(session, job)
     if run is not None:
-        raise conflict(
+        raise in_use(
             "JobRunActive",
-            f"Job definition '{job.name}' has an active run ({run.name}, {run.status}); "
-            "stop it first.",
-            target=job.name,
+            "Job definition",
+            job.name,
+            f"has an active run ({run.name}, {run.status})",
+            then="stop it first",
         )
-    return accepted_delete(
-        session,
-        request,
-        settings,
-        subscription=subscription_id,
-        location=storage_mover.location,
-        resource_id=job_definition_id(job),
-        delete=lambda: session.delete(job),
+    return call.accepted_delete(
+        storage_mover.location, job_definition_id(job), lambda: session.delete(job)
     )
 
 
 @router.get(COLLECTION)
 def list_job_definitions(
-    request: Request,
-    subscription_id: str,
-    resource_group: str,
-    mover: str,
-    project: str,
-    principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    subscription_id: str, resource_group: str, mover: str, project: str, call: AuthorizedCall
 ) -> dict[str, Any]:
+    session = call.session
     parent = require_project(
         session, require_mover(session, subscription_id, resource_group, mover), project
     )
-    return list_page(
-        session,
-        request,
-        page_request(request, settings.page_size),
+    return call.page(
         select(JobDefinition).where(JobDefinition.project_id == parent.id),
         JobDefinition.id,
         renderer(session),
-        lambda item: principal.covers(item["id"]),
     )

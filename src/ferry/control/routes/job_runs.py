@@ -8,7 +8,7 @@ import threading
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, object_session
 
@@ -16,8 +16,6 @@ from ferry.control import run_progress, work_units
 from ferry.control.arm import (
     conflict,
     envelope,
-    list_page,
-    page_request,
     parent_not_found,
     require_api_version,
     resource_type,
@@ -35,6 +33,7 @@ from ferry.control.resources import (
     stamp_created,
 )
 from ferry.control.routes import job_definitions
+from ferry.control.routes.arm_routes import AuthorizedCall
 from ferry.control.routes.endpoints import wire_properties as endpoint_properties
 from ferry.control.settings import Settings
 
@@ -249,25 +248,14 @@ def get_job_run(
 
 @router.get(COLLECTION)
 def list_job_runs(
-    request: Request,
     subscription_id: str,
     resource_group: str,
     mover: str,
     project: str,
     job_definition: str,
-    principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    call: AuthorizedCall,
 ) -> dict[str, Any]:
     job = load_definition(
-        session, subscription_id, resource_group, mover, project, job_definition, below=True
+        call.session, subscription_id, resource_group, mover, project, job_definition, below=True
     )
-    return list_page(
-        session,
-        request,
-        page_request(request, settings.page_size),
-        select(JobRun).where(JobRun.job_definition_id == job.id),
-        JobRun.id,
-        render,
-        lambda item: principal.covers(item["id"]),
-    )
+    return call.page(select(JobRun).where(JobRun.job_definition_id == job.id), JobRun.id, render)
