@@ -19,6 +19,7 @@ from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session
 from ferry.control.models import Endpoint, JobDefinition
 from ferry.control.references import bind_references
+from ferry.control.resource_properties import endpoint_properties
 from ferry.control.resources import (
     commit,
     endpoint_id,
@@ -51,19 +52,8 @@ CREDENTIAL_TYPES = {"SmbMount": "AzureKeyVaultSmb", "S3WithHMAC": "AzureKeyVault
 router = APIRouter(tags=["endpoints"], dependencies=[Depends(require_api_version)])
 
 
-def wire_properties(endpoint: Endpoint) -> dict[str, Any]:
-    """The endpoint's properties as the API shows them (also what a job run snapshots)."""
-    properties: dict[str, Any] = {"endpointType": endpoint.endpoint_type}
-    if endpoint.endpoint_kind is not None:
-        properties["endpointKind"] = endpoint.endpoint_kind
-    if endpoint.description is not None:
-        properties["description"] = endpoint.description
-    properties.update(endpoint.properties)
-    return properties
-
-
 def render(endpoint: Endpoint) -> dict[str, Any]:
-    return envelope(endpoint, endpoint_id(endpoint), TYPE, wire_properties(endpoint))
+    return envelope(endpoint, endpoint_id(endpoint), TYPE, endpoint_properties(endpoint))
 
 
 @router.get(ITEM)

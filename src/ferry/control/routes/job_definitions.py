@@ -20,16 +20,14 @@ from ferry.control.arm import (
 from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session, get_settings
 from ferry.control.models import Agent, AgentPool, Endpoint, JobDefinition, Project, StorageMover
+from ferry.control.resource_properties import job_definition_properties
 from ferry.control.resources import (
     active_run,
     commit,
-    endpoint_id,
     find_endpoint,
     find_job_definition,
     job_definition_id,
-    job_run_id,
     missing,
-    mover_id,
     require_mover,
     require_project,
     stamp_created,
@@ -54,47 +52,9 @@ ITEM = COLLECTION + "/{job_definition}"
 router = APIRouter(tags=["jobDefinitions"], dependencies=[Depends(require_api_version)])
 
 
-def wire_properties(session: Session, job: JobDefinition) -> dict[str, Any]:
-    """The definition's properties as the API shows them (also what a job run snapshots)."""
-    properties: dict[str, Any] = {
-        "jobType": job.job_type,
-        "copyMode": job.copy_mode,
-        "sourceName": job.source.name,
-        "sourceResourceId": endpoint_id(job.source),
-        "targetName": job.target.name,
-        "targetResourceId": endpoint_id(job.target),
-        "dataIntegrityValidation": job.data_integrity_validation,
-        "preservePermissions": job.preserve_permissions,
-    }
-    optional = {
-        "description": job.description,
-        "sourceSubpath": job.source_subpath,
-        "targetSubpath": job.target_subpath,
-        "connections": job.connections,
-        "schedule": schedules.wire(job.schedule),
-    }
-    properties.update({k: v for k, v in optional.items() if v is not None})
-    if job.agent is not None:
-        properties["agentName"] = job.agent.name
-        properties["agentResourceId"] = (
-            f"{mover_id(job.agent.storage_mover)}/agents/{job.agent.name}"
-        )
-    if job.agent_pool is not None:
-        properties["agentPoolName"] = job.agent_pool.name
-        properties["agentPoolResourceId"] = (
-            f"{mover_id(job.agent_pool.storage_mover)}/agentPools/{job.agent_pool.name}"
-        )
-    run = active_run(session, job)
-    if run is not None:
-        properties["latestJobRunName"] = run.name
-        properties["latestJobRunResourceId"] = job_run_id(run)
-        properties["latestJobRunStatus"] = run.status
-    return properties
-
-
 def renderer(session: Session) -> Any:
     def render(job: JobDefinition) -> dict[str, Any]:
-        return envelope(job, job_definition_id(job), TYPE, wire_properties(session, job))
+        return envelope(job, job_definition_id(job), TYPE, job_definition_properties(session, job))
 
     return render
 
