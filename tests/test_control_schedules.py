@@ -33,8 +33,7 @@ from azure.mgmt.storagemover.models import (
 )
 
 from control_server import PAGE_SIZE, Ferry, RunningServer
-from ferry.control import Settings
-from ferry.control.routes import job_runs
+from ferry.control import Settings, job_run_start
 from ferry.control.schedule_times import ceil_boundary
 from ferry.control.scheduler import Scheduler
 from pg_server import Postgres
@@ -423,7 +422,7 @@ def test_two_servers_start_one_run_per_execution(
 ) -> None:
     if clocked.ferry.backend == "postgresql":
         # servers in separate processes share no lock: leave it to the database's row lock
-        monkeypatch.setattr(job_runs, "_start_lock", contextlib.nullcontext())
+        monkeypatch.setattr(job_run_start, "start_lock", contextlib.nullcontext())
     client = make_client(clocked.ferry)
     put(client, "busy", ScheduleInfo(cron_expression="0,30 * * * *", is_active=True))
     executions = []

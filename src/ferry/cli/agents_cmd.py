@@ -203,7 +203,7 @@ def run(
     from ferry.agent.daemon import Daemon, DaemonOptions
     from ferry.agent.identity import IdentityError
     from ferry.agent.lease_runner import RunnerOptions
-    from ferry.cli.units import parse_rate
+    from ferry.cli.sizes import parse_rate
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 
 from ferry.cli import exitcodes
-from ferry.cli.runner import human_summary
+from ferry.cli.local_run import human_summary
 from ferry.engine.run import CopyRun, RunOptions, RunStatus
 from ferry.storage.local.store import LocalStore
 

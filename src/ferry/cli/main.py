@@ -225,7 +225,7 @@ def sync_command(max_delete: int | None, **kwargs: Any) -> None:
 def _transfer(
     *, as_json: bool, progress: bool | None, quiet: bool, log_path: str | None, **kwargs: Any
 ) -> NoReturn:
-    from ferry.cli.runner import RunRequest, execute
+    from ferry.cli.local_run import RunRequest, execute
 
     try:
         request = RunRequest.build(log=log_path, **kwargs)

@@ -3,8 +3,9 @@
 Every ``Settings.scheduler_interval_seconds`` it reads the job definitions with an active
 schedule and, for each whose next execution has come (control/schedule_times.py), takes the
 definition's row lock (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite serializes writers and
-``_start_lock`` serializes this process), looks again, and starts the run through startJob's
-own ``start_run`` with triggerType ``Scheduled`` and the execution's scheduledExecutionTime.
+``job_run_start.start_lock`` serializes this process), looks again, and starts the run as
+startJob does (``job_run_start.start_run``) with triggerType ``Scheduled`` and the
+execution's scheduledExecutionTime.
 The watermark stored with the schedule and the check for a run of the same execution time
 make two servers on one database start at most one run per execution.
 
@@ -25,12 +26,11 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ferry.control import schedules
+from ferry.control import job_run_start, schedules
 from ferry.control.arm import ArmError
 from ferry.control.auth import Principal
 from ferry.control.models import AuditEntry, JobDefinition, JobRun, utcnow
 from ferry.control.resources import job_definition_id
-from ferry.control.routes import job_runs
 from ferry.control.schedule_times import due_runs
 from ferry.control.settings import Settings
 from ferry.control.tokens import Role
@@ -88,7 +88,7 @@ class Scheduler:
 
     def fire(self, job_id: int, now: dt.datetime) -> int:
         """Handle the due executions of one definition under its row lock; 1 if a run started."""
-        with job_runs._start_lock, self.sessions() as session:
+        with job_run_start.start_lock, self.sessions() as session:
             job = session.scalar(
                 select(JobDefinition)
                 .where(JobDefinition.id == job_id)
@@ -114,7 +114,7 @@ class Scheduler:
             started = 0
             if due.run is not None and not self.has_run(session, job, due.run):
                 try:
-                    run = job_runs.start_run(
+                    run = job_run_start.start_run(
                         session,
                         job,
                         self.settings,

@@ -1,4 +1,5 @@
-"""The API routers: one module per resource type."""
+"""The API routers: one module per resource type; arm_routes.py holds what their list and
+delete routes share."""
 
 RG_PREFIX = (
     "/subscriptions/{subscription_id}/resourceGroups/{resource_group}"

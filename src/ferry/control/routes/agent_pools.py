@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,16 +14,12 @@ from sqlalchemy.orm import Session
 from ferry.control.arm import (
     bad_request,
     check_name,
-    conflict,
     envelope,
-    list_page,
-    page_request,
     require_api_version,
     resource_type,
 )
-from ferry.control.async_operations import accepted_delete
 from ferry.control.auth import Principal, authorize_path, require_visible
-from ferry.control.deps import get_session, get_settings
+from ferry.control.deps import get_session
 from ferry.control.models import Agent, AgentPool, AgentPoolMember, JobDefinition, StorageMover
 from ferry.control.resources import (
     agent_id,
@@ -35,8 +31,13 @@ from ferry.control.resources import (
     stamp_modified,
 )
 from ferry.control.routes import MOVER_PATH
+from ferry.control.routes.arm_routes import (
+    DELETE_RESPONSES,
+    AuthorizedCall,
+    not_there,
+    refuse_while_used,
+)
 from ferry.control.schemas import Body, Description
-from ferry.control.settings import Settings
 
 TYPE = resource_type("storageMovers", "agentPools")
 COLLECTION = MOVER_PATH + "/agentPools"
@@ -194,61 +195,28 @@ def patch_agent_pool(
     return render(row)
 
 
-@router.delete(ITEM, status_code=202, responses={204: {"description": "Did not exist."}})
+@router.delete(ITEM, status_code=202, responses=DELETE_RESPONSES)
 def delete_agent_pool(
-    request: Request,
-    subscription_id: str,
-    resource_group: str,
-    mover: str,
-    pool: str,
-    _principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    subscription_id: str, resource_group: str, mover: str, pool: str, call: AuthorizedCall
 ) -> Response:
+    session = call.session
     parent = require_mover(session, subscription_id, resource_group, mover)
     row = find_pool(session, parent, pool)
     if row is None:
-        return Response(status_code=204)
+        return not_there()
     users = session.scalars(
         select(JobDefinition.name)
         .where(JobDefinition.agent_pool_id == row.id)
         .order_by(JobDefinition.name)
     ).all()
-    if users:
-        raise conflict(
-            "AgentPoolInUse",
-            f"Agent pool '{row.name}' is used by the job definition(s) {', '.join(users)}; "
-            "point them elsewhere first.",
-            target=row.name,
-        )
-    return accepted_delete(
-        session,
-        request,
-        settings,
-        subscription=subscription_id,
-        location=parent.location,
-        resource_id=pool_id(row),
-        delete=lambda: session.delete(row),
+    refuse_while_used(
+        "Agent pool", row.name, users, "job definition(s)", "point them elsewhere first"
     )
+    return call.accepted_delete(parent.location, pool_id(row), lambda: session.delete(row))
 
 
 @router.get(COLLECTION)
 def list_agent_pools(
-    request: Request,
-    subscription_id: str,
-    resource_group: str,
-    mover: str,
-    principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    subscription_id: str, resource_group: str, mover: str, call: AuthorizedCall
 ) -> dict[str, Any]:
-    parent = require_mover(session, subscription_id, resource_group, mover)
-    return list_page(
-        session,
-        request,
-        page_request(request, settings.page_size),
-        select(AgentPool).where(AgentPool.storage_mover_id == parent.id),
-        AgentPool.id,
-        render,
-        lambda item: principal.covers(item["id"]),
-    )
+    return call.mover_page(subscription_id, resource_group, mover, AgentPool, render)

@@ -5,23 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ferry.control import access_policies, work_units
 from ferry.control.arm import (
     bad_request,
-    conflict,
     envelope,
-    list_page,
-    page_request,
     require_api_version,
     resource_type,
 )
-from ferry.control.async_operations import accepted_delete
 from ferry.control.auth import Principal, authorize_path, require_visible
-from ferry.control.deps import get_session, get_settings
+from ferry.control.deps import get_session
 from ferry.control.models import Agent, JobDefinition, JobRun
 from ferry.control.resources import (
     ACTIVE_RUN_STATES,
@@ -33,8 +29,8 @@ from ferry.control.resources import (
     stamp_modified,
 )
 from ferry.control.routes import MOVER_PATH
+from ferry.control.routes.arm_routes import DELETE_RESPONSES, AuthorizedCall, in_use, not_there
 from ferry.control.schemas import Body, Description
-from ferry.control.settings import Settings
 from ferry.control.upload_limits import SCHEDULE_FIELD, check_schedule
 from ferry.protocol import UploadLimitSchedule
 
@@ -185,32 +181,27 @@ def patch_agent(
     return render(row)
 
 
-@router.delete(ITEM, status_code=202, responses={204: {"description": "Did not exist."}})
+@router.delete(ITEM, status_code=202, responses=DELETE_RESPONSES)
 def delete_agent(
-    request: Request,
-    subscription_id: str,
-    resource_group: str,
-    mover: str,
-    agent: str,
-    _principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    subscription_id: str, resource_group: str, mover: str, agent: str, call: AuthorizedCall
 ) -> Response:
     """Unregister: refused while a run of a job definition naming the agent waits (Queued);
     runs the agent is carrying out end Failed (AgentUnregistered) and the stored access
     policies behind their SAS are removed, so its grants end at once. Definitions that name
     it keep going without an agent."""
+    session = call.session
     parent = require_mover(session, subscription_id, resource_group, mover)
     row = find_agent(session, parent, agent)
     if row is None:
-        return Response(status_code=204)
+        return not_there()
     busy = work_units.waiting_runs_of(session, row.id)
     if busy:
-        raise conflict(
+        raise in_use(
             "AgentInUse",
-            f"Agent '{row.name}' has active job runs of the job definition(s) "
-            f"{', '.join(busy)}; stop them first.",
-            target=row.name,
+            "Agent",
+            row.name,
+            f"has active job runs of the job definition(s) {', '.join(busy)}",
+            then="stop them first",
         )
 
     def unregister() -> None:
@@ -229,34 +220,11 @@ def delete_agent(
         )
         session.delete(row)
 
-    return accepted_delete(
-        session,
-        request,
-        settings,
-        subscription=subscription_id,
-        location=parent.location,
-        resource_id=agent_id(row),
-        delete=unregister,
-    )
+    return call.accepted_delete(parent.location, agent_id(row), unregister)
 
 
 @router.get(COLLECTION)
 def list_agents(
-    request: Request,
-    subscription_id: str,
-    resource_group: str,
-    mover: str,
-    principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    subscription_id: str, resource_group: str, mover: str, call: AuthorizedCall
 ) -> dict[str, Any]:
-    parent = require_mover(session, subscription_id, resource_group, mover)
-    return list_page(
-        session,
-        request,
-        page_request(request, settings.page_size),
-        select(Agent).where(Agent.storage_mover_id == parent.id),
-        Agent.id,
-        render,
-        lambda item: principal.covers(item["id"]),
-    )
+    return call.mover_page(subscription_id, resource_group, mover, Agent, render)

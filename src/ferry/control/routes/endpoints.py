@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ferry.control.arm import (
     bad_request,
     check_name,
-    conflict,
     envelope,
-    list_page,
-    page_request,
     require_api_version,
     resource_type,
 )
-from ferry.control.async_operations import accepted_delete
 from ferry.control.auth import Principal, authorize_path, require_visible
-from ferry.control.deps import get_session, get_settings
+from ferry.control.deps import get_session
 from ferry.control.models import Endpoint, JobDefinition
 from ferry.control.references import bind_references
+from ferry.control.resource_properties import endpoint_properties
 from ferry.control.resources import (
     commit,
     endpoint_id,
@@ -33,13 +30,18 @@ from ferry.control.resources import (
     stamp_modified,
 )
 from ferry.control.routes import MOVER_PATH
+from ferry.control.routes.arm_routes import (
+    DELETE_RESPONSES,
+    AuthorizedCall,
+    not_there,
+    refuse_while_used,
+)
 from ferry.control.schemas import (
     ENDPOINT_COMMON_FIELDS,
     ENDPOINT_MUTABLE_FIELDS,
     EndpointPatch,
     EndpointPut,
 )
-from ferry.control.settings import Settings
 
 TYPE = resource_type("storageMovers", "endpoints")
 COLLECTION = MOVER_PATH + "/endpoints"
@@ -50,19 +52,8 @@ CREDENTIAL_TYPES = {"SmbMount": "AzureKeyVaultSmb", "S3WithHMAC": "AzureKeyVault
 router = APIRouter(tags=["endpoints"], dependencies=[Depends(require_api_version)])
 
 
-def wire_properties(endpoint: Endpoint) -> dict[str, Any]:
-    """The endpoint's properties as the API shows them (also what a job run snapshots)."""
-    properties: dict[str, Any] = {"endpointType": endpoint.endpoint_type}
-    if endpoint.endpoint_kind is not None:
-        properties["endpointKind"] = endpoint.endpoint_kind
-    if endpoint.description is not None:
-        properties["description"] = endpoint.description
-    properties.update(endpoint.properties)
-    return properties
-
-
 def render(endpoint: Endpoint) -> dict[str, Any]:
-    return envelope(endpoint, endpoint_id(endpoint), TYPE, wire_properties(endpoint))
+    return envelope(endpoint, endpoint_id(endpoint), TYPE, endpoint_properties(endpoint))
 
 
 @router.get(ITEM)
@@ -196,21 +187,15 @@ def merge_credentials(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any
     return {k: v for k, v in merged.items() if v != ""}
 
 
-@router.delete(ITEM, status_code=202, responses={204: {"description": "Did not exist."}})
+@router.delete(ITEM, status_code=202, responses=DELETE_RESPONSES)
 def delete_endpoint(
-    request: Request,
-    subscription_id: str,
-    resource_group: str,
-    mover: str,
-    endpoint: str,
-    _principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    subscription_id: str, resource_group: str, mover: str, endpoint: str, call: AuthorizedCall
 ) -> Response:
+    session = call.session
     parent = require_mover(session, subscription_id, resource_group, mover)
     row = find_endpoint(session, parent, endpoint)
     if row is None:
-        return Response(status_code=204)
+        return not_there()
     users = session.scalars(
         select(JobDefinition.name)
         .where(
@@ -221,41 +206,12 @@ def delete_endpoint(
         )
         .order_by(JobDefinition.name)
     ).all()
-    if users:
-        raise conflict(
-            "EndpointInUse",
-            f"Endpoint '{row.name}' is used by the job definition(s) {', '.join(users)}; "
-            "delete them first.",
-            target=row.name,
-        )
-    return accepted_delete(
-        session,
-        request,
-        settings,
-        subscription=subscription_id,
-        location=parent.location,
-        resource_id=endpoint_id(row),
-        delete=lambda: session.delete(row),
-    )
+    refuse_while_used("Endpoint", row.name, users, "job definition(s)", "delete them first")
+    return call.accepted_delete(parent.location, endpoint_id(row), lambda: session.delete(row))
 
 
 @router.get(COLLECTION)
 def list_endpoints(
-    request: Request,
-    subscription_id: str,
-    resource_group: str,
-    mover: str,
-    principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    subscription_id: str, resource_group: str, mover: str, call: AuthorizedCall
 ) -> dict[str, Any]:
-    parent = require_mover(session, subscription_id, resource_group, mover)
-    return list_page(
-        session,
-        request,
-        page_request(request, settings.page_size),
-        select(Endpoint).where(Endpoint.storage_mover_id == parent.id),
-        Endpoint.id,
-        render,
-        lambda item: principal.covers(item["id"]),
-    )
+    return call.mover_page(subscription_id, resource_group, mover, Endpoint, render)

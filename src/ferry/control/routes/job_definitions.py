@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,27 +13,21 @@ from ferry.control import schedules
 from ferry.control.arm import (
     bad_request,
     check_name,
-    conflict,
     envelope,
-    list_page,
-    page_request,
     require_api_version,
     resource_type,
 )
-from ferry.control.async_operations import accepted_delete
 from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session, get_settings
 from ferry.control.models import Agent, AgentPool, Endpoint, JobDefinition, Project, StorageMover
+from ferry.control.resource_properties import job_definition_properties
 from ferry.control.resources import (
     active_run,
     commit,
-    endpoint_id,
     find_endpoint,
     find_job_definition,
     job_definition_id,
-    job_run_id,
     missing,
-    mover_id,
     require_mover,
     require_project,
     stamp_created,
@@ -41,6 +35,7 @@ from ferry.control.resources import (
 )
 from ferry.control.routes import MOVER_PATH
 from ferry.control.routes.agent_pools import resolve_pool
+from ferry.control.routes.arm_routes import DELETE_RESPONSES, AuthorizedCall, in_use, not_there
 from ferry.control.rules import check_pair, check_subpath
 from ferry.control.schemas import (
     JOB_DEFINITION_IMMUTABLE,
@@ -57,47 +52,9 @@ ITEM = COLLECTION + "/{job_definition}"
 router = APIRouter(tags=["jobDefinitions"], dependencies=[Depends(require_api_version)])
 
 
-def wire_properties(session: Session, job: JobDefinition) -> dict[str, Any]:
-    """The definition's properties as the API shows them (also what a job run snapshots)."""
-    properties: dict[str, Any] = {
-        "jobType": job.job_type,
-        "copyMode": job.copy_mode,
-        "sourceName": job.source.name,
-        "sourceResourceId": endpoint_id(job.source),
-        "targetName": job.target.name,
-        "targetResourceId": endpoint_id(job.target),
-        "dataIntegrityValidation": job.data_integrity_validation,
-        "preservePermissions": job.preserve_permissions,
-    }
-    optional = {
-        "description": job.description,
-        "sourceSubpath": job.source_subpath,
-        "targetSubpath": job.target_subpath,
-        "connections": job.connections,
-        "schedule": schedules.wire(job.schedule),
-    }
-    properties.update({k: v for k, v in optional.items() if v is not None})
-    if job.agent is not None:
-        properties["agentName"] = job.agent.name
-        properties["agentResourceId"] = (
-            f"{mover_id(job.agent.storage_mover)}/agents/{job.agent.name}"
-        )
-    if job.agent_pool is not None:
-        properties["agentPoolName"] = job.agent_pool.name
-        properties["agentPoolResourceId"] = (
-            f"{mover_id(job.agent_pool.storage_mover)}/agentPools/{job.agent_pool.name}"
-        )
-    run = active_run(session, job)
-    if run is not None:
-        properties["latestJobRunName"] = run.name
-        properties["latestJobRunResourceId"] = job_run_id(run)
-        properties["latestJobRunStatus"] = run.status
-    return properties
-
-
 def renderer(session: Session) -> Any:
     def render(job: JobDefinition) -> dict[str, Any]:
-        return envelope(job, job_definition_id(job), TYPE, wire_properties(session, job))
+        return envelope(job, job_definition_id(job), TYPE, job_definition_properties(session, job))
 
     return render
 
@@ -301,62 +258,45 @@ def patch_job_definition(
     return result
 
 
-@router.delete(ITEM, status_code=202, responses={204: {"description": "Did not exist."}})
+@router.delete(ITEM, status_code=202, responses=DELETE_RESPONSES)
 def delete_job_definition(
-    request: Request,
     subscription_id: str,
     resource_group: str,
     mover: str,
     project: str,
     job_definition: str,
-    _principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    call: AuthorizedCall,
 ) -> Response:
+    session = call.session
     storage_mover = require_mover(session, subscription_id, resource_group, mover)
     parent = require_project(session, storage_mover, project)
     job = find_job_definition(session, parent, job_definition)
     if job is None:
-        return Response(status_code=204)
+        return not_there()
     run = active_run(session, job)
     if run is not None:
-        raise conflict(
+        raise in_use(
             "JobRunActive",
-            f"Job definition '{job.name}' has an active run ({run.name}, {run.status}); "
-            "stop it first.",
-            target=job.name,
+            "Job definition",
+            job.name,
+            f"has an active run ({run.name}, {run.status})",
+            then="stop it first",
         )
-    return accepted_delete(
-        session,
-        request,
-        settings,
-        subscription=subscription_id,
-        location=storage_mover.location,
-        resource_id=job_definition_id(job),
-        delete=lambda: session.delete(job),
+    return call.accepted_delete(
+        storage_mover.location, job_definition_id(job), lambda: session.delete(job)
     )
 
 
 @router.get(COLLECTION)
 def list_job_definitions(
-    request: Request,
-    subscription_id: str,
-    resource_group: str,
-    mover: str,
-    project: str,
-    principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    subscription_id: str, resource_group: str, mover: str, project: str, call: AuthorizedCall
 ) -> dict[str, Any]:
+    session = call.session
     parent = require_project(
         session, require_mover(session, subscription_id, resource_group, mover), project
     )
-    return list_page(
-        session,
-        request,
-        page_request(request, settings.page_size),
+    return call.page(
         select(JobDefinition).where(JobDefinition.project_id == parent.id),
         JobDefinition.id,
         renderer(session),
-        lambda item: principal.covers(item["id"]),
     )

@@ -3,39 +3,32 @@ at start and waits in Queued until an agent takes it (agents come with a later i
 
 from __future__ import annotations
 
-import datetime as dt
-import threading
-import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy import func, select, update
+from fastapi import APIRouter, Depends
+from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from ferry.control import run_progress, work_units
+from ferry.control import job_run_start, run_progress, work_units
 from ferry.control.arm import (
     conflict,
     envelope,
-    list_page,
-    page_request,
     parent_not_found,
     require_api_version,
     resource_type,
 )
 from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session, get_settings
-from ferry.control.models import JobDefinition, JobRun, StorageMover, utcnow
+from ferry.control.models import JobDefinition, JobRun, utcnow
 from ferry.control.resources import (
-    ACTIVE_RUN_STATES,
     active_run,
     job_run_id,
     missing,
     require_mover,
     require_project,
-    stamp_created,
 )
 from ferry.control.routes import job_definitions
-from ferry.control.routes.endpoints import wire_properties as endpoint_properties
+from ferry.control.routes.arm_routes import AuthorizedCall
 from ferry.control.settings import Settings
 
 TYPE = resource_type("storageMovers", "projects", "jobDefinitions", "jobRuns")
@@ -44,9 +37,6 @@ COLLECTION = DEFINITION + "/jobRuns"
 ITEM = COLLECTION + "/{job_run}"
 
 router = APIRouter(tags=["jobRuns"], dependencies=[Depends(require_api_version)])
-
-# SQLite ignores FOR UPDATE: within one process this keeps "check, then insert" atomic.
-_start_lock = threading.Lock()
 
 
 def render(run: JobRun) -> dict[str, Any]:
@@ -97,88 +87,6 @@ def load_definition(
     return job
 
 
-def snapshot(session: Session, job: JobDefinition) -> dict[str, Any]:
-    definition = job_definitions.wire_properties(session, job)
-    return {
-        "agentName": definition.get("agentName", ""),
-        "agentResourceId": definition.get("agentResourceId", ""),
-        "sourceName": job.source.name,
-        "sourceResourceId": definition["sourceResourceId"],
-        "sourceProperties": endpoint_properties(job.source),
-        "targetName": job.target.name,
-        "targetResourceId": definition["targetResourceId"],
-        "targetProperties": endpoint_properties(job.target),
-        "jobDefinitionProperties": {**definition, "provisioningState": job.provisioning_state},
-    }
-
-
-def start_run(
-    session: Session,
-    job: JobDefinition,
-    settings: Settings,
-    principal: Principal,
-    *,
-    trigger_type: str = "Manual",
-    scheduled_execution_time: dt.datetime | None = None,
-) -> JobRun:
-    """Queue a run of ``job`` (locked by the caller, under ``_start_lock``), or raise the 409
-    of the rule it breaks. startJob and the scheduler both start runs here; the caller
-    commits."""
-    mover_id = job.project.storage_mover_id
-    # Replicas (other processes) starting runs on one mover take turns from here on, so that
-    # neither check below is passed by two at once: a no-op UPDATE takes the mover's row lock
-    # on PostgreSQL and the write lock on SQLite, where SELECT ... FOR UPDATE takes nothing.
-    session.execute(
-        update(StorageMover).where(StorageMover.id == mover_id).values(id=StorageMover.id)
-    )
-    current = active_run(session, job)
-    if current is not None:
-        raise conflict(
-            "JobRunAlreadyActive",
-            f"Job definition '{job.name}' already has an active run ({current.name}, "
-            f"{current.status}); wait for it to finish or stop it.",
-            target=job.name,
-        )
-    active = session.scalar(
-        select(func.count(JobRun.id)).where(
-            JobRun.storage_mover_id == mover_id, JobRun.status.in_(ACTIVE_RUN_STATES)
-        )
-    )
-    limit = settings.max_active_runs_per_mover
-    if (active or 0) >= limit:
-        mover = job.project.storage_mover.name
-        raise conflict(
-            "TooManyActiveJobRuns",
-            f"Storage mover '{mover}' already has {active} active job runs (at most "
-            f"{limit}); wait for one to finish.",
-            target=mover,
-        )
-    run = JobRun(
-        job_definition_id=job.id,
-        job_definition=job,
-        storage_mover_id=mover_id,
-        status="Queued",
-        trigger_type=trigger_type,
-        scheduled_execution_time=scheduled_execution_time,
-        last_status_update=utcnow(),
-    )
-    run.properties = snapshot(session, job)
-    stamp_created(run, principal, str(uuid.uuid4()))
-    session.add(run)
-    session.flush()
-    # the definition's snapshot shows the run it starts, as the real service's does
-    run.properties = {
-        **run.properties,
-        "jobDefinitionProperties": {
-            **run.properties["jobDefinitionProperties"],
-            "latestJobRunName": run.name,
-            "latestJobRunResourceId": job_run_id(run),
-            "latestJobRunStatus": run.status,
-        },
-    }
-    return run
-
-
 @router.post(DEFINITION + "/startJob")
 def start_job(
     subscription_id: str,
@@ -190,11 +98,11 @@ def start_job(
     session: Annotated[Session, Depends(get_session)],
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> dict[str, str]:
-    with _start_lock:
+    with job_run_start.start_lock:
         job = load_definition(
             session, subscription_id, resource_group, mover, project, job_definition
         )
-        run = start_run(session, job, settings, principal)
+        run = job_run_start.start_run(session, job, settings, principal)
         session.commit()
         return {"jobRunResourceId": job_run_id(run)}
 
@@ -249,25 +157,14 @@ def get_job_run(
 
 @router.get(COLLECTION)
 def list_job_runs(
-    request: Request,
     subscription_id: str,
     resource_group: str,
     mover: str,
     project: str,
     job_definition: str,
-    principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    call: AuthorizedCall,
 ) -> dict[str, Any]:
     job = load_definition(
-        session, subscription_id, resource_group, mover, project, job_definition, below=True
+        call.session, subscription_id, resource_group, mover, project, job_definition, below=True
     )
-    return list_page(
-        session,
-        request,
-        page_request(request, settings.page_size),
-        select(JobRun).where(JobRun.job_definition_id == job.id),
-        JobRun.id,
-        render,
-        lambda item: principal.covers(item["id"]),
-    )
+    return call.page(select(JobRun).where(JobRun.job_definition_id == job.id), JobRun.id, render)

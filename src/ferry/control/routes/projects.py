@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ferry.control.arm import (
     check_name,
-    conflict,
     envelope,
-    list_page,
-    page_request,
     require_api_version,
     resource_type,
 )
-from ferry.control.async_operations import accepted_delete
 from ferry.control.auth import Principal, authorize_path, require_visible
-from ferry.control.deps import get_session, get_settings
+from ferry.control.deps import get_session
 from ferry.control.models import JobDefinition, JobRun, Project
 from ferry.control.resources import (
     ACTIVE_RUN_STATES,
@@ -32,8 +28,8 @@ from ferry.control.resources import (
     stamp_modified,
 )
 from ferry.control.routes import MOVER_PATH
+from ferry.control.routes.arm_routes import DELETE_RESPONSES, AuthorizedCall, in_use, not_there
 from ferry.control.schemas import ProjectPatch, ProjectPut
-from ferry.control.settings import Settings
 
 TYPE = resource_type("storageMovers", "projects")
 COLLECTION = MOVER_PATH + "/projects"
@@ -109,21 +105,15 @@ def patch_project(
     return render(row)
 
 
-@router.delete(ITEM, status_code=202, responses={204: {"description": "Did not exist."}})
+@router.delete(ITEM, status_code=202, responses=DELETE_RESPONSES)
 def delete_project(
-    request: Request,
-    subscription_id: str,
-    resource_group: str,
-    mover: str,
-    project: str,
-    _principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    subscription_id: str, resource_group: str, mover: str, project: str, call: AuthorizedCall
 ) -> Response:
+    session = call.session
     parent = require_mover(session, subscription_id, resource_group, mover)
     row = find_project(session, parent, project)
     if row is None:
-        return Response(status_code=204)
+        return not_there()
     running = session.scalars(
         select(JobDefinition.name)
         .join(JobRun, JobRun.job_definition_id == JobDefinition.id)
@@ -131,40 +121,18 @@ def delete_project(
         .distinct()
     ).all()
     if running:
-        raise conflict(
+        raise in_use(
             "JobRunActive",
-            f"Project '{row.name}' has active job runs ({', '.join(sorted(running))}); "
-            "stop them first.",
-            target=row.name,
+            "Project",
+            row.name,
+            f"has active job runs ({', '.join(sorted(running))})",
+            then="stop them first",
         )
-    return accepted_delete(
-        session,
-        request,
-        settings,
-        subscription=subscription_id,
-        location=parent.location,
-        resource_id=project_id(row),
-        delete=lambda: session.delete(row),
-    )
+    return call.accepted_delete(parent.location, project_id(row), lambda: session.delete(row))
 
 
 @router.get(COLLECTION)
 def list_projects(
-    request: Request,
-    subscription_id: str,
-    resource_group: str,
-    mover: str,
-    principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    subscription_id: str, resource_group: str, mover: str, call: AuthorizedCall
 ) -> dict[str, Any]:
-    parent = require_mover(session, subscription_id, resource_group, mover)
-    return list_page(
-        session,
-        request,
-        page_request(request, settings.page_size),
-        select(Project).where(Project.storage_mover_id == parent.id),
-        Project.id,
-        render,
-        lambda item: principal.covers(item["id"]),
-    )
+    return call.mover_page(subscription_id, resource_group, mover, Project, render)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,19 +16,21 @@ from ferry.control.arm import (
     bad_request,
     check_resource_group,
     check_subscription,
-    conflict,
-    list_page,
     not_found,
-    page_request,
     system_data,
 )
 from ferry.control.auth import Principal, authorize_path, require_visible
-from ferry.control.deps import get_session, get_settings
+from ferry.control.deps import get_session
 from ferry.control.models import Endpoint, EndpointStorageAccount, StorageAccount
 from ferry.control.resources import commit, endpoint_id, stamp_created, stamp_modified
+from ferry.control.routes.arm_routes import (
+    DELETE_RESPONSES,
+    AuthorizedCall,
+    not_there,
+    refuse_while_used,
+)
 from ferry.control.schemas import Body, Location, Required
 from ferry.control.secrets import require_reference
-from ferry.control.settings import Settings
 from ferry.control.storage_accounts import (
     NAME_PATTERN,
     TYPE,
@@ -193,17 +195,14 @@ def patch_storage_account(
     return render(row)
 
 
-@router.delete(ITEM, responses={204: {"description": "Did not exist."}})
+@router.delete(ITEM, responses=DELETE_RESPONSES)
 def delete_storage_account(
-    subscription_id: str,
-    resource_group: str,
-    account: str,
-    _principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
+    subscription_id: str, resource_group: str, account: str, call: AuthorizedCall
 ) -> Response:
+    session = call.session
     row = find_account(session, subscription_id, resource_group, account)
     if row is None:
-        return Response(status_code=204)
+        return not_there()
     users = sorted(
         endpoint_id(endpoint)
         for endpoint in session.scalars(
@@ -212,13 +211,7 @@ def delete_storage_account(
             .where(EndpointStorageAccount.storage_account_id == row.id)
         )
     )
-    if users:
-        raise conflict(
-            "StorageAccountInUse",
-            f"Storage account '{row.name}' is used by the endpoint(s) {', '.join(users)}; "
-            "delete them first.",
-            target=row.name,
-        )
+    refuse_while_used("Storage account", row.name, users, "endpoint(s)", "delete them first")
     session.delete(row)
     commit(session, f"Storage account '{account}'")
     return Response(status_code=200)
@@ -226,23 +219,10 @@ def delete_storage_account(
 
 @router.get(COLLECTION)
 def list_storage_accounts(
-    request: Request,
-    subscription_id: str,
-    resource_group: str,
-    principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    subscription_id: str, resource_group: str, call: AuthorizedCall
 ) -> dict[str, Any]:
     query = select(StorageAccount).where(
         StorageAccount.subscription_key == subscription_id.lower(),
         StorageAccount.resource_group_key == resource_group.lower(),
     )
-    return list_page(
-        session,
-        request,
-        page_request(request, settings.page_size),
-        query,
-        StorageAccount.id,
-        render,
-        lambda item: principal.covers(item["id"]),
-    )
+    return call.page(query, StorageAccount.id, render)

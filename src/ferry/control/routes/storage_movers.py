@@ -16,12 +16,9 @@ from ferry.control.arm import (
     check_resource_group,
     check_subscription,
     envelope,
-    list_page,
-    page_request,
     require_api_version,
     resource_type,
 )
-from ferry.control.async_operations import accepted_delete
 from ferry.control.auth import (
     Principal,
     authenticate,
@@ -40,6 +37,12 @@ from ferry.control.resources import (
     stamp_modified,
 )
 from ferry.control.routes import MOVER_PATH, RG_PREFIX
+from ferry.control.routes.arm_routes import (
+    DELETE_RESPONSES,
+    ArmCall,
+    AuthorizedCall,
+    not_there,
+)
 from ferry.control.schemas import StorageMoverPatch, StorageMoverPut
 from ferry.control.settings import Settings
 
@@ -126,27 +129,16 @@ def patch_storage_mover(
     return render(row)
 
 
-@router.delete(MOVER_PATH, status_code=202, responses={204: {"description": "Did not exist."}})
+@router.delete(MOVER_PATH, status_code=202, responses=DELETE_RESPONSES)
 def delete_storage_mover(
-    request: Request,
-    subscription_id: str,
-    resource_group: str,
-    mover: str,
-    _principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    subscription_id: str, resource_group: str, mover: str, call: AuthorizedCall
 ) -> Response:
+    session = call.session
     row = find_mover(session, subscription_id, resource_group, mover)
     if row is None:
-        return Response(status_code=204)
-    return accepted_delete(
-        session,
-        request,
-        settings,
-        subscription=subscription_id,
-        location=row.location,
-        resource_id=mover_id(row),
-        delete=lambda: delete_contents_and(session, row),
+        return not_there()
+    return call.accepted_delete(
+        row.location, mover_id(row), lambda: delete_contents_and(session, row)
     )
 
 
@@ -160,26 +152,13 @@ def delete_contents_and(session: Session, mover: StorageMover) -> None:
 
 @router.get(RG_PREFIX + "/storageMovers")
 def list_storage_movers(
-    request: Request,
-    subscription_id: str,
-    resource_group: str,
-    principal: Annotated[Principal, Depends(authorize_path)],
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    subscription_id: str, resource_group: str, call: AuthorizedCall
 ) -> dict[str, Any]:
     query = select(StorageMover).where(
         StorageMover.subscription_key == subscription_id.lower(),
         StorageMover.resource_group_key == resource_group.lower(),
     )
-    return list_page(
-        session,
-        request,
-        page_request(request, settings.page_size),
-        query,
-        StorageMover.id,
-        render,
-        lambda item: principal.covers(item["id"]),
-    )
+    return call.page(query, StorageMover.id, render)
 
 
 @router.get("/subscriptions/{subscription_id}/providers/" + NAMESPACE + "/storageMovers")
@@ -195,12 +174,4 @@ def list_storage_movers_by_subscription(
     if not principal.reaches_into(subscription):
         raise forbidden(f"The token '{principal.name}' has no access to '{subscription}'.")
     query = select(StorageMover).where(StorageMover.subscription_key == subscription_id.lower())
-    return list_page(
-        session,
-        request,
-        page_request(request, settings.page_size),
-        query,
-        StorageMover.id,
-        render,
-        lambda item: principal.covers(item["id"]),
-    )
+    return ArmCall(request, principal, session, settings).page(query, StorageMover.id, render)

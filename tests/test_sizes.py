@@ -1,4 +1,4 @@
-"""Sizes, rates, ages and byte counts as users write them, ``ferry.cli.units``."""
+"""Sizes, rates, ages and byte counts as users write them, ``ferry.cli.sizes``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ferry.cli.units import format_bytes, parse_age_ns, parse_rate, parse_size
+from ferry.cli.sizes import format_bytes, parse_age_ns, parse_rate, parse_size
 
 KiB = 1024
 MiB = 1024**2

@@ -1,4 +1,5 @@
-"""Turning command-line arguments into a run, running it, and reporting it."""
+"""Turning the arguments of `ferry copy` and `ferry sync` into a run on this machine, running
+it, and reporting it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from ferry.cli import exitcodes
-from ferry.cli.units import format_bytes, parse_age_ns, parse_rate, parse_size
+from ferry.cli.sizes import format_bytes, parse_age_ns, parse_rate, parse_size
 from ferry.engine.copylog import CopyLog, LogFormat, LogLevel, open_copy_log
 from ferry.engine.filters import FilterRules, PatternError, compile_glob
 from ferry.engine.plan import Compare, CopyMode
