@@ -16,8 +16,9 @@ from ferry.control.arm import conflict
 from ferry.control.auth import Principal
 from ferry.control.models import JobDefinition, JobRun, StorageMover, utcnow
 from ferry.control.resource_properties import endpoint_properties, job_definition_properties
-from ferry.control.resources import ACTIVE_RUN_STATES, active_run, job_run_id, stamp_created
+from ferry.control.resources import active_run, job_run_id, stamp_created
 from ferry.control.settings import Settings
+from ferry.protocol import ACTIVE_RUN_STATUSES, RunStatus
 
 # SQLite ignores FOR UPDATE: within one process this keeps "check, then insert" atomic.
 start_lock = threading.Lock()
@@ -67,7 +68,7 @@ def start_run(
         )
     active = session.scalar(
         select(func.count(JobRun.id)).where(
-            JobRun.storage_mover_id == mover_id, JobRun.status.in_(ACTIVE_RUN_STATES)
+            JobRun.storage_mover_id == mover_id, JobRun.status.in_(ACTIVE_RUN_STATUSES)
         )
     )
     limit = settings.max_active_runs_per_mover
@@ -83,7 +84,7 @@ def start_run(
         job_definition_id=job.id,
         job_definition=job,
         storage_mover_id=mover_id,
-        status="Queued",
+        status=RunStatus.QUEUED,
         trigger_type=trigger_type,
         scheduled_execution_time=scheduled_execution_time,
         last_status_update=utcnow(),

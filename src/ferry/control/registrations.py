@@ -11,15 +11,24 @@ import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ferry.control import access_policies, work_units
 from ferry.control.agent_auth import decode_public_key, fingerprint_of
 from ferry.control.arm import ArmError, bad_request, conflict, parent_not_found, provider_prefix
 from ferry.control.auth import Principal, forbidden
-from ferry.control.models import Agent, AgentIdentity, AgentRegistration, utcnow
+from ferry.control.models import (
+    Agent,
+    AgentIdentity,
+    AgentRegistration,
+    JobDefinition,
+    JobRun,
+    utcnow,
+)
 from ferry.control.resources import find_agent, find_mover
+from ferry.protocol import ACTIVE_RUN_STATUSES
 
 # no 0/O, 1/I/L, U: codes are read off a screen and typed
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
@@ -213,3 +222,23 @@ def approve(session: Session, code: str, principal: Principal) -> Agent:
             target=name,
         ) from exc
     return agent
+
+
+def unregister(session: Session, agent: Agent) -> None:
+    """Delete ``agent`` with its identity and tokens. Its units of pool runs go back to the
+    queue and a run given to it alone fails (work_units.release); every stored access policy
+    behind its SAS is removed, so its grants end at once. Definitions that name it keep going
+    without an agent."""
+    work_units.release(session, agent)
+    runs = session.scalars(
+        select(JobRun).where(
+            JobRun.storage_mover_id == agent.storage_mover_id,
+            JobRun.status.in_(ACTIVE_RUN_STATUSES),
+        )
+    )
+    for run in runs:
+        access_policies.revoke(session, run, agent_id=agent.id)
+    session.execute(
+        update(JobDefinition).where(JobDefinition.agent_id == agent.id).values(agent_id=None)
+    )
+    session.delete(agent)

@@ -18,15 +18,8 @@ from ferry.control.models import (
     StorageMover,
     utcnow,
 )
+from ferry.protocol import ACTIVE_RUN_STATUSES
 
-ACTIVE_RUN_STATES = (
-    "Queued",
-    "Started",
-    "Running",
-    "CancelRequested",
-    "Canceling",
-    "PausedByBandwidthManagement",
-)
 CREATED_BY_TYPE = "User"
 
 
@@ -143,7 +136,7 @@ def find_job_definition(session: Session, project: Project, name: str) -> JobDef
 def active_run(session: Session, job: JobDefinition) -> JobRun | None:
     return session.scalar(
         select(JobRun)
-        .where(JobRun.job_definition_id == job.id, JobRun.status.in_(ACTIVE_RUN_STATES))
+        .where(JobRun.job_definition_id == job.id, JobRun.status.in_(ACTIVE_RUN_STATUSES))
         .order_by(JobRun.id.desc())
         .limit(1)
     )

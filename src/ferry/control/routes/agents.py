@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ferry.control import access_policies, work_units
+from ferry.control import registrations, work_units
 from ferry.control.arm import (
     bad_request,
     envelope,
@@ -18,9 +17,8 @@ from ferry.control.arm import (
 )
 from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session
-from ferry.control.models import Agent, JobDefinition, JobRun
+from ferry.control.models import Agent
 from ferry.control.resources import (
-    ACTIVE_RUN_STATES,
     agent_id,
     commit,
     find_agent,
@@ -185,7 +183,8 @@ def patch_agent(
 def delete_agent(
     subscription_id: str, resource_group: str, mover: str, agent: str, call: AuthorizedCall
 ) -> Response:
-    """Unregister: refused while a run of a job definition naming the agent waits (Queued);
+    """Unregister (registrations.unregister): refused while a run of a job definition naming
+    the agent waits for it (Queued, or its unit queued again after a lost lease);
     runs the agent is carrying out end Failed (AgentUnregistered) and the stored access
     policies behind their SAS are removed, so its grants end at once. Definitions that name
     it keep going without an agent."""
@@ -204,23 +203,9 @@ def delete_agent(
             then="stop them first",
         )
 
-    def unregister() -> None:
-        # its units of pool runs go back to the queue; a run given to it alone fails
-        work_units.release(session, row)
-        runs = session.scalars(
-            select(JobRun).where(
-                JobRun.storage_mover_id == row.storage_mover_id,
-                JobRun.status.in_(ACTIVE_RUN_STATES),
-            )
-        )
-        for run in runs:
-            access_policies.revoke(session, run, agent_id=row.id)
-        session.execute(
-            update(JobDefinition).where(JobDefinition.agent_id == row.id).values(agent_id=None)
-        )
-        session.delete(row)
-
-    return call.accepted_delete(parent.location, agent_id(row), unregister)
+    return call.accepted_delete(
+        parent.location, agent_id(row), lambda: registrations.unregister(session, row)
+    )
 
 
 @router.get(COLLECTION)

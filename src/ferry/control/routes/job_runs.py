@@ -30,6 +30,7 @@ from ferry.control.resources import (
 from ferry.control.routes import job_definitions
 from ferry.control.routes.arm_routes import AuthorizedCall
 from ferry.control.settings import Settings
+from ferry.protocol import RunStatus
 
 TYPE = resource_type("storageMovers", "projects", "jobDefinitions", "jobRuns")
 DEFINITION = job_definitions.ITEM
@@ -126,7 +127,8 @@ def stop_job(
             target=job.name,
         )
     # a queued run has no agent to tell: it is canceled at once
-    run.status = "Canceled" if run.status == "Queued" else "CancelRequested"
+    queued = run.status == RunStatus.QUEUED
+    run.status = RunStatus.CANCELED if queued else RunStatus.CANCEL_REQUESTED
     run.last_status_update = utcnow()
     session.commit()
     return {"jobRunResourceId": job_run_id(run)}

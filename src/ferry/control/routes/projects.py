@@ -18,7 +18,6 @@ from ferry.control.auth import Principal, authorize_path, require_visible
 from ferry.control.deps import get_session
 from ferry.control.models import JobDefinition, JobRun, Project
 from ferry.control.resources import (
-    ACTIVE_RUN_STATES,
     commit,
     find_project,
     missing,
@@ -30,6 +29,7 @@ from ferry.control.resources import (
 from ferry.control.routes import MOVER_PATH
 from ferry.control.routes.arm_routes import DELETE_RESPONSES, AuthorizedCall, in_use, not_there
 from ferry.control.schemas import ProjectPatch, ProjectPut
+from ferry.protocol import ACTIVE_RUN_STATUSES
 
 TYPE = resource_type("storageMovers", "projects")
 COLLECTION = MOVER_PATH + "/projects"
@@ -117,7 +117,7 @@ def delete_project(
     running = session.scalars(
         select(JobDefinition.name)
         .join(JobRun, JobRun.job_definition_id == JobDefinition.id)
-        .where(JobDefinition.project_id == row.id, JobRun.status.in_(ACTIVE_RUN_STATES))
+        .where(JobDefinition.project_id == row.id, JobRun.status.in_(ACTIVE_RUN_STATUSES))
         .distinct()
     ).all()
     if running:
