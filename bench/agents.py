@@ -1,4 +1,4 @@
-"""Scale-out benchmark (issue 5): one pool run on 1 agent vs 3 agents, each agent held to the
+"""Scale-out benchmark: one pool run on 1 agent vs 3 agents, each agent held to the
 same ``--bwlimit`` to stand in for separate machines. Not part of bench/run.py's default set.
 
     .venv/bin/python bench/agents.py [--dirs 30] [--files 10] [--size-mib 1] [--bwlimit 4M]

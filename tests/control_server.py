@@ -142,7 +142,7 @@ class Ferry:
     def add_agent(
         self, subscription: str, group: str, mover: str, name: str, **telemetry: Any
     ) -> None:
-        """An agent row as registration will make it (registration is a later issue)."""
+        """An agent row as registration will make it (tests of the ARM surface need no registered key)."""
         now = utcnow()
         with self.db() as session:
             parent = find_mover(session, subscription, group, mover)

@@ -1,4 +1,4 @@
-"""Just-in-time blob access (DESIGN §6) against Azurite: the SAS a lease carries names a
+"""Just-in-time blob access (docs/design.md §5.8) against Azurite: the SAS a lease carries names a
 stored access policy on the container; it works while the run lives and is refused (403) as
 soon as the run ends or the agent is unregistered. Other policies on the container stay; the
 5-policy limit evicts expired Ferry policies and otherwise fails the run with a message.

@@ -1,4 +1,4 @@
-"""Job runs on a real agent through the credential paths of the lease (DESIGN §6) that
+"""Job runs on a real agent through the credential paths of the lease (docs/design.md §5.8) that
 reach real stores: an SmbMount source on smbd (username and password from the secret store),
 an S3WithHMAC source on SeaweedFS (HMAC keys from the secret store) and a CloudToCloud copy
 between containers of two Azurite accounts registered as storage accounts (container SASes

@@ -1,4 +1,4 @@
-"""Agent pools and work units (DESIGN §5, issue 5 "Scale-out beyond one agent"): the
+"""Agent pools and work units (docs/design.md §5): the
 agentPools resource and agentPoolName, three agents sharing a run's directory units on
 PostgreSQL, one of them killed with SIGKILL mid-unit, and the same flow with one agent on
 SQLite. Counters are exact: itemsScanned == itemsTransferred + itemsNoTransferNeeded == the

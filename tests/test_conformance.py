@@ -1,5 +1,5 @@
 """One contract, every backend: the same tests against local disk and the real Azurite,
-SeaweedFS and Samba servers (DESIGN §3). Only the Store API is used here, so a backend that
+SeaweedFS and Samba servers (docs/design.md §3.4). Only the Store API is used here, so a backend that
 passes behaves the same to the engine as every other."""
 
 from __future__ import annotations

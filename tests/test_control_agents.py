@@ -1,5 +1,5 @@
 """agents through the SDK: read, list, update (upload-limit schedule rules), unregister.
-Agents are put in the database directly: registration comes with a later issue."""
+Agents are put in the database directly: registration is tested in test_agent_registration."""
 
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ def test_unregister(ferry: Ferry, mover: tuple[Any, str]) -> None:
     assert busy.value.error.code == "AgentInUse"
     assert "job" in busy.value.error.message
 
-    with ferry.db() as session:  # the run ends (agents report that in a later issue)
+    with ferry.db() as session:  # the run ends as an agent would end it
         movers = select(StorageMover.id).where(StorageMover.subscription_key == sub)
         session.execute(
             update(JobRun).where(JobRun.storage_mover_id.in_(movers)).values(status="Canceled")

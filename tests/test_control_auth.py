@@ -1,4 +1,4 @@
-"""Bearer tokens, roles, scopes, revocation and the audit log (DESIGN §6)."""
+"""Bearer tokens, roles, scopes, revocation and the audit log (docs/design.md §8.1, §6.5)."""
 
 # ruff: noqa: S106 - wrong tokens on purpose
 

@@ -1,4 +1,4 @@
-"""jobDefinitions (the DESIGN §5 rules), startJob/stopJob and jobRuns through the SDK."""
+"""jobDefinitions (the rules of docs/design.md §6.4), startJob/stopJob and jobRuns through the SDK."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The secret store (DESIGN §6): AES-256-GCM at rest under a 0600 or environment master key,
+"""The secret store (docs/design.md §8.4): AES-256-GCM at rest under a 0600 or environment master key,
 metadata-only API, values in no response, audit entry or log line, references from endpoints."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The engine one work unit at a time (RunOptions.unit, DESIGN §5): a queue of directories
+"""The engine one work unit at a time (RunOptions.unit, docs/design.md §4.11, §5.1): a queue of directories
 processed one level each reproduces the tree with the counters of a whole run, Mirror deletes
 happen in the unit owning the parent, and a unit redone after an interruption counts the
 items it already copied as NoTransferNeeded."""

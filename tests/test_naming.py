@@ -1,4 +1,4 @@
-"""Target naming profiles, ``ferry.storage.naming`` (DESIGN §3)."""
+"""Target naming profiles, ``ferry.storage.naming`` (docs/design.md §3.7)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The target naming profiles blob, s3, windows, sharepoint and posix
-(``ferry.storage.naming``, DESIGN §3), and how the planner reports them."""
+(``ferry.storage.naming``, docs/design.md §3.7), and how the planner reports them."""
 
 from __future__ import annotations
 

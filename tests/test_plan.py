@@ -910,7 +910,7 @@ def test_naming_problem_detail_is_passed_through() -> None:
     assert "256" in decision.detail
 
 
-# -- excluded target items are never deleted (DESIGN §4) ---------------------------------------
+# -- excluded target items are never deleted (docs/design.md §4.4) -------------------------------
 #
 # A Mirror kind conflict deletes the target item before copying. When the *target* item is one
 # the filters exclude, deleting it breaks "excluded paths are never deleted on the target".

@@ -1,4 +1,4 @@
-"""The agent's upload-limit schedule (``uploadLimitSchedule``, reference §5.8): weekly windows
+"""The agent's upload-limit schedule (``uploadLimitSchedule``, docs/design.md §4.10): weekly windows
 in the agent's local time; inside one the data stream is held to ``limitInMbps`` (0 pauses
 it), outside any it is unlimited. The control plane sends the schedule with every heartbeat
 and lease; ``UploadLimits`` keeps the latest and answers the limit in force now.

@@ -1,4 +1,4 @@
-"""The control plane (DESIGN §5): the Storage-Mover-compatible REST API, its database and auth.
+"""The control plane (docs/design.md §6-§8): the Storage-Mover-compatible REST API, its database and auth.
 
 ``create_app(settings)`` builds the ASGI application; ``ferry server`` serves it with uvicorn.
 """

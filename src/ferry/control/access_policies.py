@@ -1,4 +1,4 @@
-"""Stored access policies behind the run SAS an agent receives (DESIGN §6).
+"""Stored access policies behind the run SAS an agent receives (docs/design.md §5.8, §8.3).
 
 For each Azure Blob container a leased run touches, the control plane puts a stored access
 policy ``ferry-r<RUN>-a<AGENT>-<s|t>`` on the container (the run's source or target, for the

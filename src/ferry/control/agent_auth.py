@@ -1,4 +1,4 @@
-"""How agents prove who they are (DESIGN §6).
+"""How agents prove who they are (docs/design.md §8.2).
 
 An approved agent's Ed25519 public key is stored with it. To get a token the agent signs
 ``METHOD \\n PATH \\n TIMESTAMP \\n NONCE \\n FINGERPRINT`` with its private key; the server

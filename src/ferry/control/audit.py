@@ -1,4 +1,4 @@
-"""The audit log: every mutating call, who made it, when, and how it ended (DESIGN §6)."""
+"""The audit log: every mutating call, who made it, when, and how it ended (docs/design.md §6.5)."""
 
 from __future__ import annotations
 

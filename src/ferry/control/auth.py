@@ -1,4 +1,4 @@
-"""Bearer-token authentication and role/scope authorization (DESIGN §6)."""
+"""Bearer-token authentication and role/scope authorization (docs/design.md §8.1)."""
 
 from __future__ import annotations
 

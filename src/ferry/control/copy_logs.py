@@ -1,4 +1,4 @@
-"""Copy logs shipped by agents (issue 5, "Job runs"): stored in the database as chunks, since
+"""Copy logs shipped by agents (docs/design.md §6.6): stored in the database as chunks, since
 replicas share nothing but the database, and served as JSON lines or as CSV with the columns
 of the engine's CSV copy log (``ferry.engine.copylog.FIELDS``).
 

@@ -1,4 +1,4 @@
-"""Just-in-time store access for an agent's lease (DESIGN §6): for one run's source and target
+"""Just-in-time store access for an agent's lease (docs/design.md §5.8): for one run's source and target
 only, an address and an environment mapping the agent hands to ``open_store`` in memory.
 
 - LocalPath: the path (on the agent's machine).
@@ -92,7 +92,7 @@ def store_access(
     if kind == "S3WithHMAC":
         return _s3_access(session, endpoint, subpath)
     raise CredentialError(
-        f"Endpoint '{endpoint.name}' is a {kind} endpoint, which agents cannot reach yet: "
+        f"Endpoint '{endpoint.name}' is a {kind} endpoint, which agents do not reach directly: "
         "mount it on the agent and use a LocalPath endpoint."
     )
 

@@ -109,7 +109,7 @@ class MoverChild(ArmResource):
 
 
 class Agent(MoverChild, Base):
-    """Rows only: agents are created by registration (a later issue)."""
+    """Agents are created by registration (docs/design.md §8.2), never by the ARM API."""
 
     __tablename__ = "agents"
     __table_args__ = (UniqueConstraint("storage_mover_id", "key"),)

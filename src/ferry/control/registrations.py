@@ -1,4 +1,4 @@
-"""Agent registration (DESIGN §6): the agent asks with its public key and gets a short user
+"""Agent registration (docs/design.md §8.2): the agent asks with its public key and gets a short user
 code; an admin approves the code within ``Settings.registration_ttl_seconds``, which creates
 the agent resource (agentStatus Registering) and binds the key to it. Until then the request
 grants nothing. Codes are stored only as sha256 hashes."""

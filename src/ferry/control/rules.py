@@ -1,4 +1,4 @@
-"""The job-definition rules of DESIGN §5 that do not need the database."""
+"""The job-definition rules (docs/design.md §6.4) that do not need the database."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Job-definition schedules (ScheduleInfo): the rules, the stored form, the wire form.
 
-The rules (reference §5.9 and §0): times in UTC on :00/:30; the start at most 90 days ahead;
+The rules (docs/design.md §7.4, after Storage Mover's job scheduling): times in UTC on :00/:30; the start at most 90 days ahead;
 the end after the start and within one year of the schedule's creation; days that exist; a
 cron expression of five fields whose minutes are :00/:30; no schedule for on-premises S3
 sources. Each mistake is a 400 with its own code and a message that says what to do.

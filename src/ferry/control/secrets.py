@@ -1,4 +1,4 @@
-"""The secret store (DESIGN §6): values sealed with AES-256-GCM under one master key.
+"""The secret store (docs/design.md §8.4): values sealed with AES-256-GCM under one master key.
 
 Each value gets a random 96-bit nonce and the secret's (lower-case) name as associated data,
 so a ciphertext copied onto another secret's row does not open. The master key comes from

@@ -1,1 +1,1 @@
-"""The copy engine: scan, plan, transfer, verify (DESIGN §4). No database, no HTTP."""
+"""The copy engine: scan, plan, transfer, verify (docs/design.md §4). No database, no HTTP."""

@@ -1,4 +1,4 @@
-"""One run of the engine over a source and a target (DESIGN §4).
+"""One run of the engine over a source and a target (docs/design.md §4).
 
 Directories are processed one at a time: the source and target listings of a directory are
 merge-joined in sorted order, each path is planned, and the work is dispatched: files to the
@@ -82,7 +82,7 @@ class RunOptions:
     dry_run: bool = False
     bwlimit: float | None = None
     run_id: str = ""
-    # One work unit (DESIGN §5): process only the directory at this path ("" is the root).
+    # One work unit of one level (docs/design.md §4.11, §5.1): process only the directory at this path ("" is the root).
     # Its files are planned and transferred and its Mirror deletes done; its subdirectories
     # are created (or checked) and counted here, but not entered: they are reported in
     # ``RunSummary.subdirs`` as the next units. The unit's own directory gets its times when

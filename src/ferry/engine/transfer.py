@@ -28,7 +28,7 @@ MiB = 1 << 20
 
 
 class Integrity(enum.Enum):
-    """DESIGN §4 ``dataIntegrityValidation``."""
+    """Storage Mover's ``dataIntegrityValidation`` (docs/design.md §4.5)."""
 
     NONE = "none"
     SAVE = "save"  # SaveFileMD5

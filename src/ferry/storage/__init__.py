@@ -1,4 +1,4 @@
-"""Storage backends behind one small contract (DESIGN §3)."""
+"""Storage backends behind one small contract (docs/design.md §3)."""
 
 from ferry.storage.base import Capabilities, ReadHandle, Store, Upload
 from ferry.storage.entry import Entry, EntryKind, join_path, parent_path

@@ -1,4 +1,4 @@
-"""The store contract every backend implements (DESIGN §3).
+"""The store contract every backend implements (docs/design.md §3.3, §3.4).
 
 A store lists one directory level at a time in sorted order, streams reads, and writes files
 through an :class:`Upload`: parts may be written in any order and in parallel, and

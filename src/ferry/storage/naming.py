@@ -1,4 +1,4 @@
-"""Target naming profiles: what names a target can hold (DESIGN §3).
+"""Target naming profiles: what names a target can hold (docs/design.md §3.7).
 
 An item the target cannot hold is reported as Unsupported with the problem found here; it is
 never silently renamed. No profile ever lets a name resolve outside the target root: on every
@@ -17,8 +17,8 @@ Profiles and where their limits come from:
   Directories, Files, and Metadata", "Scalability and performance targets for Azure Files and
   Azure File Sync", and Win32 "Naming Files, Paths, and Namespaces" for the device names.
 - ``sharepoint`` (SharePoint in Microsoft 365 and OneDrive, as Migration Manager and SPMT scan
-  them): reference/file-share-migration.md §2.3, from "Invalid file names and file types in
-  OneDrive and SharePoint" and the Migration Manager file-size limits.
+  them): Microsoft's "Invalid file names and file types in OneDrive and SharePoint" and the
+  Migration Manager file-size limits.
 """
 
 from __future__ import annotations
@@ -403,7 +403,7 @@ WINDOWS = NamingProfile(
     max_file_bytes=4 * TIB,
 )
 
-# SharePoint in Microsoft 365 and OneDrive (reference/file-share-migration.md §2.3). Invalid:
+# SharePoint in Microsoft 365 and OneDrive ("Invalid file names and file types in OneDrive and SharePoint"). Invalid:
 # " * : < > ? / \ |, U+007F (and, conservatively, every control character), leading or
 # trailing spaces. Reserved: .lock, CON, PRN, AUX, NUL, COM0-COM9, LPT0-LPT9, desktop.ini
 # (exact names, as Microsoft lists them), names starting with ~$, _vti_ anywhere, and "forms"

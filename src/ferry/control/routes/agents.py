@@ -1,5 +1,5 @@
 """agents: read, update (description, upload-limit schedule) and unregister. Agents come into
-being by registration (a later issue), so a PUT can only update an agent that exists."""
+being by registration (docs/design.md §8.2), so a PUT can only update an agent that exists."""
 
 from __future__ import annotations
 

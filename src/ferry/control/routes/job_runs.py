@@ -1,5 +1,5 @@
 """startJob / stopJob and the read-only jobRuns. A run snapshots its definition and endpoints
-at start and waits in Queued until an agent takes it (agents come with a later issue)."""
+at start and waits in Queued until an agent takes it (docs/design.md §5.3)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Addresses and credentials: :mod:`.address`; writes: :mod:`.upload`; errors: :mod:`.errors`.
 
-Layout (DESIGN §3, :mod:`ferry.storage.objects`):
+Layout (docs/design.md §3.6, :mod:`ferry.storage.objects`):
 
 - a file is a block blob ``PREFIX/PATH`` whose user metadata records the source's times,
   mode and owner; its content MD5 is the blob's own Content-MD5 property;

@@ -4,7 +4,7 @@ Address: ``s3://BUCKET/PREFIX``. The endpoint, region and credentials come from 
 AWS environment variables of the mapping given to :func:`open_address` (the CLI passes the
 process environment); nothing else of the process environment is consulted.
 
-Layout (DESIGN §3, :mod:`ferry.storage.objects`):
+Layout (docs/design.md §3.6, :mod:`ferry.storage.objects`):
 
 - a file is an object ``PREFIX/PATH`` whose user metadata records the source's times, mode
   and owner, and ``ferry_md5`` (the content MD5) when it is known at commit;
