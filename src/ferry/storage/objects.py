@@ -37,7 +37,7 @@ from collections.abc import Iterator, Mapping
 from typing import IO
 
 from ferry.storage.entry import Entry, EntryKind, sort_key
-from ferry.storage.errors import StoreIOError
+from ferry.storage.errors import InvalidAddress, StoreIOError
 
 MTIME = "ferry_mtime"
 ATIME = "ferry_atime"
@@ -264,3 +264,18 @@ class OrderedMD5:
                 self._spool.close()
                 self._spool = None
             self._waiting.clear()
+
+
+def object_key(prefix: str, path: str, within: str) -> str:
+    """The object name of ``path`` under ``prefix`` ('' is the prefix itself); ``within``
+    names the container or bucket for the error of a path no object store may hold."""
+    if not path:
+        return prefix
+    if path.startswith("/") or any(part in ("", ".", "..") for part in path.split("/")):
+        raise InvalidAddress(f"not a usable path in a {within}: {path!r}", path=path)
+    return f"{prefix}/{path}" if prefix else path
+
+
+def folder_prefix(key: str) -> str:
+    """The listing prefix of the items below ``key`` (the marker name of its directory)."""
+    return f"{key}/" if key else ""

@@ -71,12 +71,14 @@ from ferry.storage.objects import (
     FOLDER,
     OFFLINE_TIERS,
     fields_from_metadata,
+    folder_prefix,
     in_name_order,
     is_folder_marker,
     last_modified_ns,
     lower_keys,
     md5_hex,
     metadata_for,
+    object_key,
     stored_md5,
 )
 
@@ -142,16 +144,11 @@ class AzureBlobStore(Store):
 
     def key(self, path: str) -> str:
         """The blob name of ``path`` ('' is the root prefix itself, or '' for a container)."""
-        if not path:
-            return self.prefix
-        if path.startswith("/") or any(p in ("", ".", "..") for p in path.split("/")):
-            raise InvalidAddress(f"not a usable path in a container: {path!r}", path=path)
-        return f"{self.prefix}/{path}" if self.prefix else path
+        return object_key(self.prefix, path, "container")
 
     def list_prefix(self, path: str) -> str:
         """The name prefix of the items of directory ``path``."""
-        key = self.key(path)
-        return f"{key}/" if key else ""
+        return folder_prefix(self.key(path))
 
     def blob(self, key: str) -> BlobClient:
         return self.container.get_blob_client(key)

@@ -53,7 +53,6 @@ from ferry.storage.entry import Entry, EntryKind, join_path
 from ferry.storage.errors import (
     AlreadyExists,
     DirectoryNotEmpty,
-    InvalidAddress,
     NotFound,
     SourceChanged,
     StorageError,
@@ -69,10 +68,12 @@ from ferry.storage.objects import (
     OFFLINE_TIERS,
     etag_md5,
     fields_from_metadata,
+    folder_prefix,
     in_name_order,
     last_modified_ns,
     lower_keys,
     metadata_for,
+    object_key,
     plain_etag,
     stored_md5,
 )
@@ -166,16 +167,11 @@ class S3Store(Store):
 
     def key(self, path: str) -> str:
         """The object key of ``path`` ('' is the root prefix itself)."""
-        if not path:
-            return self.prefix
-        if path.startswith("/") or any(p in ("", ".", "..") for p in path.split("/")):
-            raise InvalidAddress(f"not a usable path in a bucket: {path!r}", path=path)
-        return f"{self.prefix}/{path}" if self.prefix else path
+        return object_key(self.prefix, path, "bucket")
 
     def dir_key(self, path: str) -> str:
         """The marker key of directory ``path``, which is also the listing prefix of its items."""
-        key = self.key(path)
-        return f"{key}/" if key else ""
+        return folder_prefix(self.key(path))
 
     def call(self, operation: str, path: str, **kwargs: Any) -> Any:
         """``client.<operation>(**kwargs)`` with its errors mapped to storage errors."""
