@@ -111,6 +111,16 @@ class UnitOutcome(enum.StrEnum):
     CANCELED = "Canceled"
 
 
+class AgentStatus(enum.StrEnum):
+    """An agent's status, as Storage Mover names it (the heartbeat answers it)."""
+
+    REGISTERING = "Registering"
+    OFFLINE = "Offline"
+    ONLINE = "Online"
+    EXECUTING = "Executing"
+    REQUIRES_ATTENTION = "RequiresAttention"
+
+
 class RunKind(enum.StrEnum):
     """What a run does with its units; the agent picks the engine operation by it."""
 
@@ -307,7 +317,7 @@ class Heartbeat(Message):
 
 
 class HeartbeatAnswer(Message):
-    agent_status: str
+    agent_status: AgentStatus
     agent_resource_id: str
     upload_limit_schedule: UploadLimitSchedule = Field(default_factory=UploadLimitSchedule)
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ferry.control import work_units
 from ferry.control.models import Agent, AgentIdentity, AgentNonce, AgentToken, utcnow
 from ferry.control.settings import Settings
+from ferry.protocol import AgentStatus
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,11 @@ def forget_agents(session: Session, *, offline_after: float, nonce_window: float
     )
     session.execute(
         update(Agent)
-        .where(Agent.id.in_(silent), Agent.agent_status.not_in(("Offline", "Registering")))
-        .values(agent_status="Offline")
+        .where(
+            Agent.id.in_(silent),
+            Agent.agent_status.not_in((AgentStatus.OFFLINE, AgentStatus.REGISTERING)),
+        )
+        .values(agent_status=AgentStatus.OFFLINE)
     )
     session.execute(
         delete(AgentNonce).where(AgentNonce.seen_at < now - dt.timedelta(seconds=nonce_window))

@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ferry.protocol import AgentStatus
+
 NAME_LENGTH = 90
 ID_LENGTH = 1024
 SECRET_NAME_LENGTH = 127
@@ -117,7 +119,7 @@ class Agent(MoverChild, Base):
     description: Mapped[str | None] = mapped_column(Text)
     arc_resource_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     arc_vm_uuid: Mapped[str] = mapped_column(String(64))
-    agent_status: Mapped[str] = mapped_column(String(20), default="Offline")
+    agent_status: Mapped[str] = mapped_column(String(20), default=AgentStatus.OFFLINE.value)
     # agent-reported telemetry and the upload-limit schedule, in wire (camelCase) form
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     storage_mover: Mapped[StorageMover] = relationship()

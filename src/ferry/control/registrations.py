@@ -28,7 +28,7 @@ from ferry.control.models import (
     utcnow,
 )
 from ferry.control.resources import find_agent, find_mover
-from ferry.protocol import ACTIVE_RUN_STATUSES
+from ferry.protocol import ACTIVE_RUN_STATUSES, AgentStatus
 
 # no 0/O, 1/I/L, U: codes are read off a screen and typed
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
@@ -195,7 +195,7 @@ def approve(session: Session, code: str, principal: Principal) -> Agent:
         arc_resource_id=f"/subscriptions/{mover.subscription_id}/resourceGroups/"
         f"{mover.resource_group}/providers/Microsoft.HybridCompute/machines/{name}",
         arc_vm_uuid=str(uuid.uuid4()),
-        agent_status="Registering",
+        agent_status=AgentStatus.REGISTERING,
         properties={**registration.facts, "lastStatusUpdate": now.isoformat()},
     )
     session.add(agent)

@@ -56,6 +56,7 @@ from ferry.protocol import (
     OPEN_UNIT_STATES,
     REPORTABLE_RUN_STATUSES,
     WORKING_RUN_STATUSES,
+    AgentStatus,
     Completion,
     Counters,
     ErrorDetail,
@@ -170,7 +171,7 @@ def lease(session: Session, agent: Agent, lease_seconds: float) -> WorkUnit | No
         return None
     unit = session.get(WorkUnit, unit_id, populate_existing=True)
     assert unit is not None
-    agent.agent_status = "Executing"
+    agent.agent_status = AgentStatus.EXECUTING
     session.flush()
     return unit
 
@@ -294,8 +295,8 @@ def _after_unit(session: Session, agent_id: int, run: JobRun, now: dt.datetime) 
     session.flush()
     settle(session, run, now)
     agent = session.get(Agent, agent_id)
-    if agent is not None and agent.agent_status == "Executing":
-        agent.agent_status = "Online"
+    if agent is not None and agent.agent_status == AgentStatus.EXECUTING:
+        agent.agent_status = AgentStatus.ONLINE
     return run
 
 

@@ -36,6 +36,7 @@ from ferry.protocol import (
     HEARTBEAT,
     REGISTRATIONS,
     TOKEN,
+    AgentStatus,
     Heartbeat,
     HeartbeatAnswer,
     Registration,
@@ -133,17 +134,17 @@ def heartbeat(body: Heartbeat, principal: Agent_, session: Session_) -> dict[str
     properties["lastStatusUpdate"] = now.isoformat()
     if body.error_details is not None:
         properties["errorDetails"] = body.error_details.model_dump()
-        agent.agent_status = "RequiresAttention"
+        agent.agent_status = AgentStatus.REQUIRES_ATTENTION
     else:
         properties.pop("errorDetails", None)
         busy = work_units.holds_unit(session, agent.id)
-        agent.agent_status = "Executing" if busy else "Online"
+        agent.agent_status = AgentStatus.EXECUTING if busy else AgentStatus.ONLINE
     agent.properties = properties
     identity = session.get(AgentIdentity, agent.id)
     if identity is not None:
         identity.last_seen_at = now
     answer = HeartbeatAnswer(
-        agent_status=agent.agent_status,
+        agent_status=AgentStatus(agent.agent_status),
         agent_resource_id=agent_id(agent),
         upload_limit_schedule=agent_schedule(agent),
     )
