@@ -15,6 +15,8 @@ from agent_harness import in_process_agent
 from control_server import Ferry
 from ferry.agent import client as agent_client
 from ferry.agent.client import AgentClient, ProtocolError, ProtocolMismatch
+from ferry.agent.daemon import Daemon, DaemonOptions
+from ferry.agent.identity import AgentState
 from ferry.protocol import LEASES, VERSION_MISMATCH, Completion, ProgressReport
 
 RG = "rg-lifecycle"
@@ -146,3 +148,19 @@ def test_an_agent_of_another_protocol_version_takes_no_work(
     monkeypatch.undo()
     lease = site.agent.lease()
     assert lease is not None and lease.run.name == run and lease.unit.recursive
+
+
+def test_the_agent_daemon_stops_on_another_protocol_version(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ferry agent run`` against a server of another version: it stops at once with the
+    server's words, instead of retrying, and the queued run is left for a matching agent."""
+    run = site.start("versioned-daemon")
+    state = AgentState(site.ferry.url, site.sub, RG, "mover", "a1", "registration", approved=True)
+    state.save(tmp_path / "agent")
+    daemon = Daemon(tmp_path / "agent", DaemonOptions(heartbeat_interval=0.2, poll_interval=0.2))
+    monkeypatch.setattr(agent_client, "PROTOCOL_VERSION", 3)
+    with pytest.raises(ProtocolMismatch) as refused:
+        daemon.run()
+    assert "the agent speaks version 3" in str(refused.value)
+    assert site.state("versioned-daemon", run)[0] == "Queued"
