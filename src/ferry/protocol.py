@@ -127,22 +127,6 @@ class RunKind(enum.StrEnum):
     COPY = "Copy"
 
 
-COUNTER_NAMES = (
-    "itemsScanned",
-    "itemsExcluded",
-    "itemsUnsupported",
-    "itemsNoTransferNeeded",
-    "itemsFailed",
-    "itemsTransferred",
-    "bytesScanned",
-    "bytesExcluded",
-    "bytesUnsupported",
-    "bytesNoTransferNeeded",
-    "bytesFailed",
-    "bytesTransferred",
-)
-
-
 # -- messages ---------------------------------------------------------------------------------
 
 
@@ -177,7 +161,7 @@ Count = Annotated[int, Field(ge=0)]
 
 
 class Counters(Message):
-    """The twelve job-run counters (COUNTER_NAMES) of a unit or a run."""
+    """The twelve job-run counters of a unit or a run, under their Storage Mover names."""
 
     items_scanned: Count = 0
     items_excluded: Count = 0
@@ -193,9 +177,14 @@ class Counters(Message):
     bytes_transferred: Count = 0
 
     @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The twelve wire names, in the order Storage Mover lists them."""
+        return tuple(str(field.alias) for field in cls.model_fields.values())
+
+    @classmethod
     def of(cls, named: dict[str, Any]) -> Counters:
         """The counters among ``named`` (wire names; others, like itemsDeleted, are left)."""
-        return cls.model_validate({name: named.get(name, 0) for name in COUNTER_NAMES})
+        return cls.model_validate({name: named.get(name, 0) for name in cls.names()})
 
     def named(self) -> dict[str, int]:
         values: dict[str, int] = self.model_dump(by_alias=True)
@@ -203,7 +192,7 @@ class Counters(Message):
 
     def __add__(self, other: Counters) -> Counters:
         mine, theirs = self.named(), other.named()
-        return Counters.of({name: mine[name] + theirs[name] for name in COUNTER_NAMES})
+        return Counters.of({name: mine[name] + theirs[name] for name in mine})
 
 
 class ErrorDetail(Message):
