@@ -51,8 +51,8 @@ def free_port() -> int:
 
 
 class Api:
-    def __init__(self, url: str, token: str, sub: str) -> None:
-        self.url, self.token = url, token
+    def __init__(self, url: str, token: str, sub: str, ca_file: Path) -> None:
+        self.url, self.token, self.ca_file = url, token, ca_file
         self.mover = (
             f"/subscriptions/{sub}/resourceGroups/{RG}/providers/Microsoft.StorageMover"
             "/storageMovers/mover"
@@ -66,6 +66,7 @@ class Api:
             headers={"Authorization": f"Bearer {self.token}"},
             json=body,
             timeout=30,
+            verify=str(self.ca_file),
         )
         if answer.status_code >= 300:
             raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text}")
@@ -161,17 +162,19 @@ def main(argv: list[str] | None = None) -> int:
         src = home / "src"
         make_tree(src, args.dirs, args.files, size)
         port = free_port()
-        url = f"http://127.0.0.1:{port}"
+        url = f"https://127.0.0.1:{port}"
         data = home / "server"
         server_argv = ferry("server", "--port", str(port), "--data-dir", data)
         with process(server_argv, env):
             deadline = time.monotonic() + 60
-            while not (data / "admin.token").exists() or not _up(url):
+            ca_file = data / "tls" / "ca.pem"
+            while not (data / "admin.token").exists() or not _up(url, ca_file):
                 if time.monotonic() > deadline:
                     raise RuntimeError("the Ferry server did not start")
                 time.sleep(0.2)
             sub = str(uuid.uuid4())
-            api = Api(url, (data / "admin.token").read_text().strip(), sub)
+            api = Api(url, (data / "admin.token").read_text().strip(), sub, ca_file)
+            env["FERRY_CA_FILE"] = str(ca_file)  # what 'ferry agent register' pins
             api.call("PUT", api.mover, {"location": "eastus"})
             api.call("PUT", f"{api.mover}/projects/proj", {"properties": {}})
             for name in AGENTS:
@@ -243,9 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ratio >= 2.7 else 1
 
 
-def _up(url: str) -> bool:
+def _up(url: str, ca_file: Path) -> bool:
+    if not ca_file.exists():
+        return False
     try:
-        requests.get(url + "/", timeout=2)
+        requests.get(url + "/", timeout=2, verify=str(ca_file))
     except requests.RequestException:
         return False
     return True

@@ -20,7 +20,7 @@ from azure.mgmt.storagemover import StorageMoverMgmtClient
 
 from agent_harness import ferry_cmd, ferry_env, wait_for
 from conftest import describe
-from control_server import API_VERSION, AllowHttpBearerPolicy, StaticToken
+from control_server import API_VERSION, StaticToken
 from ferry.agent.identity import KEY_FILE
 from servers import Azurite
 
@@ -84,6 +84,7 @@ def api(info: dict[str, str], method: str, path: str, body: Any) -> Any:
         headers={"Authorization": f"Bearer {token}"},
         params={"api-version": API_VERSION},
         timeout=30,
+        verify=info["caFile"],
     )
     assert answer.status_code < 300, answer.text
     return answer.json()
@@ -105,11 +106,12 @@ def test_ferry_up_end_to_end(azurite: Azurite, tmp_path: Path) -> None:
         info = up.info()
         sub, rg, mover = info["subscriptionId"], info["resourceGroup"], info["storageMover"]
         token = Path(info["tokenFile"]).read_text().strip()
+        assert info["url"].startswith("https://")
         client = StorageMoverMgmtClient(
             StaticToken(token),  # type: ignore[arg-type]
             sub,
             base_url=info["url"],
-            per_call_policies=[AllowHttpBearerPolicy()],
+            connection_verify=info["caFile"],  # HTTPS: the SDK as an Azure user writes it
             polling_interval=0.2,
             retry_total=0,
         )

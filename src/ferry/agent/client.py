@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -77,10 +78,15 @@ class ProtocolMismatch(AgentRefused):
 
 
 class AgentClient:
-    def __init__(self, server: str, identity: Identity | None = None) -> None:
+    def __init__(
+        self, server: str, identity: Identity | None = None, ca_file: Path | None = None
+    ) -> None:
+        """``ca_file``: the only CA the server's certificate may come from (the one pinned at
+        registration); None trusts the system's CAs."""
         self.server = server.rstrip("/")
         self.host = urlsplit(self.server).hostname or ""
         self.identity = identity
+        self.verify: str | bool = str(ca_file) if ca_file is not None else True
         self._token: str | None = None
         self._token_expires = 0.0
         self._lock = threading.Lock()
@@ -105,6 +111,7 @@ class AgentClient:
                 self.server + path,
                 json=body,
                 data=data,
+                verify=self.verify,
                 headers={
                     "User-Agent": f"ferry-agent/{__version__}",
                     VERSION_HEADER: str(PROTOCOL_VERSION),
@@ -112,6 +119,11 @@ class AgentClient:
                 },
                 timeout=TIMEOUT,
             )
+        except requests.exceptions.SSLError as exc:
+            raise Unreachable(
+                f"the Ferry server at {self.server} could not be verified ({exc}); is this the "
+                "server whose CA the agent was registered with (--ca-file)?"
+            ) from None
         except requests.RequestException as exc:
             raise Unreachable(f"cannot reach the Ferry server at {self.server}: {exc}") from None
         if response.status_code >= 500:

@@ -33,7 +33,9 @@ class Daemon:
             raise AgentRevoked(
                 "this agent's registration was not approved; run 'ferry agent register' again"
             )
-        self.client = AgentClient(self.state.server, Identity.load(data_dir))
+        self.client = AgentClient(
+            self.state.server, Identity.load(data_dir), self.state.ca_file(data_dir)
+        )
         self.options = options
         self.copy_logs = data_dir / "copylogs"
         self.limits = UploadLimits()  # the uploadLimitSchedule of the latest heartbeat or lease

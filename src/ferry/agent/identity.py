@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 KEY_FILE = "agent.key"
 STATE_FILE = "agent.json"
+PINNED_CA = "server-ca.pem"  # the server CA given at registration; the only one trusted
 KEY_HEADER = "X-Ferry-Agent-Key"
 TIMESTAMP_HEADER = "X-Ferry-Timestamp"
 NONCE_HEADER = "X-Ferry-Nonce"
@@ -112,6 +113,11 @@ class AgentState:
     agent_name: str
     registration_id: str
     approved: bool = False
+    pinned_ca: bool = False  # the server's CA was given at registration and kept (PINNED_CA)
+
+    def ca_file(self, data_dir: Path) -> Path | None:
+        """The CA the server's certificate must come from; None: the system's CAs."""
+        return data_dir / PINNED_CA if self.pinned_ca else None
 
     def save(self, data_dir: Path) -> None:
         write_private(data_dir / STATE_FILE, json.dumps(asdict(self), indent=2).encode())

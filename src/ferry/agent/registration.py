@@ -9,12 +9,25 @@ from pathlib import Path
 
 from ferry.agent.client import AgentClient
 from ferry.agent.facts import facts
-from ferry.agent.identity import AgentState, Identity
+from ferry.agent.identity import PINNED_CA, AgentState, Identity, write_private
 from ferry.protocol import REGISTRATIONS, Registration, RegistrationRequest
 
 
 class RegistrationFailed(Exception):
     """The registration expired or was refused; the message says what to do."""
+
+
+def read_ca(ca_file: Path) -> bytes:
+    """The PEM certificates in ``ca_file``; RegistrationFailed when it holds none."""
+    try:
+        data = ca_file.read_bytes()
+    except OSError as exc:
+        raise RegistrationFailed(f"cannot read the CA file {ca_file}: {exc}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise RegistrationFailed(
+            f"{ca_file} holds no PEM certificate; give the ca.pem the server printed"
+        )
+    return data
 
 
 def register(
@@ -27,9 +40,16 @@ def register(
     data_dir: Path,
     show_code: Callable[[str, str], None],
     poll_interval: float = 2.0,
+    ca_file: Path | None = None,
 ) -> AgentState:
+    """``ca_file``: the server's CA, kept in the data directory as the only one the agent
+    trusts from then on; the user code shown then also proves which server it came from."""
     identity = Identity.create(data_dir)
-    client = AgentClient(server)
+    pinned = None
+    if ca_file is not None:
+        pinned = data_dir / PINNED_CA
+        write_private(pinned, read_ca(ca_file))
+    client = AgentClient(server, ca_file=pinned)
     request = RegistrationRequest(
         public_key=identity.public_key,
         subscription_id=subscription,
@@ -46,6 +66,7 @@ def register(
         storage_mover=mover,
         agent_name=agent_name,
         registration_id=answer.id,
+        pinned_ca=pinned is not None,
     )
     state.save(data_dir)
     show_code(str(answer.user_code), answer.expires_at)

@@ -125,6 +125,13 @@ DATA_DIR_OPTION = click.option(
     "--resource-group", "-g", metavar="NAME", envvar="FERRY_RESOURCE_GROUP", help="Resource group."
 )
 @DATA_DIR_OPTION
+@click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    envvar="FERRY_CA_FILE",
+    help="The server's CA (the ca.pem 'ferry server' prints), kept as the only CA this agent "
+    "trusts [env FERRY_CA_FILE; default: the system's CAs].",
+)
 def register(
     server: str,
     mover: str,
@@ -132,6 +139,7 @@ def register(
     subscription: str | None,
     resource_group: str | None,
     data_dir: Path,
+    ca_file: Path | None,
 ) -> None:
     """Register this machine as an agent: prints a code for an admin to approve."""
     from ferry.agent.client import ProtocolError, ProtocolMismatch, Unreachable
@@ -153,6 +161,7 @@ def register(
             agent_name=name,
             data_dir=data_dir,
             show_code=show_code,
+            ca_file=ca_file,
         )
     except (RegistrationFailed, Unreachable, ProtocolError, ProtocolMismatch) as exc:
         fail(str(exc))

@@ -88,6 +88,7 @@ def api_command(*, scoped: bool = True) -> Callable[[Callable[..., Any]], Callab
             *args: Any,
             server: str | None,
             token_file: str | None,
+            ca_file: str | None,
             as_json: bool,
             subscription: str | None = None,
             resource_group: str | None = None,
@@ -100,13 +101,14 @@ def api_command(*, scoped: bool = True) -> Callable[[Callable[..., Any]], Callab
                 settings = resolve(
                     server=server,
                     token_file=token_file,
+                    ca_file=ca_file,
                     subscription=subscription,
                     resource_group=resource_group,
                 )
             except ConfigError as exc:
                 fail(str(exc), exitcodes.USAGE)
             try:
-                with Client(settings.server, settings.token) as client:
+                with Client(settings.server, settings.token, settings.ca_file) as client:
                     api = Api(client, settings.subscription, settings.resource_group, as_json)
                     return func(*args, api=api, **kwargs)
             except ApiError as exc:
@@ -126,6 +128,12 @@ def api_command(*, scoped: bool = True) -> Callable[[Callable[..., Any]], Callab
                 metavar="FILE",
                 help="File holding the API token [env FERRY_TOKEN_FILE or FERRY_TOKEN; "
                 "config token_file].",
+            ),
+            click.option(
+                "--ca-file",
+                metavar="FILE",
+                help="The server's CA, as 'ferry server' prints it [env FERRY_CA_FILE; config "
+                "ca_file; default: the system's CAs].",
             ),
         ]
         if scoped:

@@ -66,7 +66,9 @@ class Response:
 
 
 class Client:
-    def __init__(self, server: str, token: str) -> None:
+    def __init__(self, server: str, token: str, ca_file: str | None = None) -> None:
+        """``ca_file``: the CA the server's certificate must come from (the ca.pem
+        ``ferry server`` prints); None trusts the system's CAs."""
         parts = urlsplit(server)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {server}")
@@ -81,6 +83,7 @@ class Client:
             "Accept": "application/json",
         }
         self._tls: ssl.SSLContext | None = None
+        self._ca_file = ca_file
 
     def __repr__(self) -> str:  # never show the token
         return f"Client({self.server!r})"
@@ -107,7 +110,10 @@ class Client:
         if self._scheme == "http":
             return http.client.HTTPConnection(self._host, self._port, timeout=TIMEOUT)
         if self._tls is None:
-            self._tls = ssl.create_default_context()
+            try:
+                self._tls = ssl.create_default_context(cafile=self._ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConnectionFailed(f"cannot use the CA file {self._ca_file}: {exc}") from None
         return http.client.HTTPSConnection(
             self._host, self._port, timeout=TIMEOUT, context=self._tls
         )
@@ -139,6 +145,11 @@ class Client:
         except TimeoutError as exc:
             raise ConnectionFailed(
                 f"the Ferry server at {self.server} did not answer in time"
+            ) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectionFailed(
+                f"the Ferry server at {self.server} could not be verified ({exc.verify_message}); "
+                "give the CA it printed with --ca-file (or 'ferry config set ca_file FILE')"
             ) from exc
         except (OSError, http.client.HTTPException) as exc:
             reason = " ".join(str(exc).split()) or type(exc).__name__

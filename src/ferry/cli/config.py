@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SERVER = "http://127.0.0.1:8765"  # what ``ferry server`` listens on by default
+DEFAULT_SERVER = "https://127.0.0.1:8765"  # what ``ferry server`` listens on by default
 # Subscription and resource group are plain namespaces on a Ferry server.
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 DEFAULT_RESOURCE_GROUP = "default"
@@ -24,6 +24,7 @@ DEFAULT_RESOURCE_GROUP = "default"
 KEYS = {
     "server": "FERRY_SERVER",
     "token_file": "FERRY_TOKEN_FILE",
+    "ca_file": "FERRY_CA_FILE",
     "subscription": "FERRY_SUBSCRIPTION",
     "resource_group": "FERRY_RESOURCE_GROUP",
 }
@@ -87,6 +88,7 @@ class Settings:
     token: str
     subscription: str
     resource_group: str
+    ca_file: str | None = None  # None: the system's CAs
 
     def __repr__(self) -> str:  # never show the token
         return (
@@ -101,6 +103,7 @@ def resolve(
     token_file: str | None = None,
     subscription: str | None = None,
     resource_group: str | None = None,
+    ca_file: str | None = None,
 ) -> Settings:
     """Settings from flags (the arguments), then the environment, then the config file."""
     file = read_file()
@@ -113,6 +116,7 @@ def resolve(
         token=read_token(token_file, file),
         subscription=pick("subscription", subscription) or DEFAULT_SUBSCRIPTION,
         resource_group=pick("resource_group", resource_group) or DEFAULT_RESOURCE_GROUP,
+        ca_file=pick("ca_file", ca_file),
     )
 
 

@@ -269,17 +269,65 @@ def demo_command() -> None:
     envvar="FERRY_MAX_ACTIVE_RUNS",
     help="Job runs that may be active at once in one storage mover (every replica the same).",
 )
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Your own server certificate (PEM, with its chain) [default: one made by Ferry's own CA].",
+)
+@click.option(
+    "--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Its key (PEM)."
+)
+@click.option(
+    "--tls-name",
+    "tls_names",
+    multiple=True,
+    metavar="NAME",
+    help="Another DNS name or address clients use, for the certificate Ferry makes (repeatable).",
+)
+@click.option(
+    "--insecure-http",
+    is_flag=True,
+    help="Serve plain http instead of HTTPS; only on a loopback --host.",
+)
 def server_command(
-    database_url: str | None, host: str, port: int, data_dir: Path, max_active_runs: int
+    database_url: str | None,
+    host: str,
+    port: int,
+    data_dir: Path,
+    max_active_runs: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_names: tuple[str, ...],
+    insecure_http: bool,
 ) -> None:
-    """Run the control plane: the Storage-Mover-compatible REST API."""
-    from ferry.control.server import serve
+    """Run the control plane: the Storage-Mover-compatible REST API, over HTTPS.
+
+    Without --tls-cert, the first start makes a private CA in DATA_DIR/tls/ and a server
+    certificate for the names the server answers on; clients and agents trust the CA file
+    it prints (--ca-file), whose fingerprint can be checked out of band."""
+    from ferry.cli.api_options import fail
+    from ferry.control.server import serve, server_tls
     from ferry.control.settings import Settings
+    from ferry.control.tls import TlsError
 
     settings = Settings(
         data_dir=data_dir, database_url=database_url, max_active_runs_per_mover=max_active_runs
     )
-    serve(settings, host, port)
+    try:
+        tls = server_tls(
+            data_dir,
+            host,
+            cert=tls_cert,
+            key=tls_key,
+            names=tls_names,
+            insecure_http=insecure_http,
+        )
+    except TlsError as exc:
+        fail(str(exc), exitcodes.USAGE)
+    if tls is not None and tls.ca is not None:
+        click.echo(f"HTTPS; clients trust the CA in {tls.ca}", err=True)
+        click.echo(f"CA SHA-256 fingerprint: {tls.fingerprint()}", err=True)
+    serve(settings, host, port, tls)
 
 
 @cli.command("up")

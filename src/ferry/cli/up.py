@@ -1,7 +1,9 @@
 """``ferry up``: the control plane on SQLite and one local agent, in one process.
 
-1. The server (uvicorn, in a thread) on ``--host``/``--port`` over ``<data-dir>/ferry.db``;
-   its first start writes the admin token to ``<data-dir>/admin.token`` (0600).
+1. The server (uvicorn, in a thread) on ``--host``/``--port`` over ``<data-dir>/ferry.db``,
+   over HTTPS with the data directory's own CA (``<data-dir>/tls/ca.pem``, as ``ferry
+   server`` makes it); its first start writes the admin token to ``<data-dir>/admin.token``
+   (0600).
 2. The storage mover ``local-mover`` in subscription 00000000-0000-0000-0000-000000000000,
    resource group ``default`` (the CLI's defaults), created when missing.
 3. The agent ``local-agent`` of that mover, its key in ``<data-dir>/agent`` (0600): registered
@@ -9,8 +11,8 @@
    ``ferry up`` on the same data directory reuses the registration (and registers again only
    when the agent was unregistered meanwhile).
 4. The agent loop (``ferry agent run``'s daemon), in a thread.
-5. ``<data-dir>/up.json`` (0600): url, tokenFile, subscriptionId, resourceGroup, storageMover,
-   agent, for scripts.
+5. ``<data-dir>/up.json`` (0600): url, tokenFile, caFile, subscriptionId, resourceGroup,
+   storageMover, agent, for scripts.
 
 Ctrl-C (or SIGTERM) stops the agent, then the server, and exits 0.
 """
@@ -32,12 +34,13 @@ import uvicorn
 
 from ferry.agent.client import AgentRefused, AgentRevoked, ProtocolError, Unreachable
 from ferry.agent.daemon import Daemon, DaemonOptions
-from ferry.agent.identity import AgentState, IdentityError, write_private
+from ferry.agent.identity import PINNED_CA, AgentState, IdentityError, write_private
 from ferry.agent.registration import RegistrationFailed, register
 from ferry.cli import exitcodes
 from ferry.cli.config import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION
 from ferry.control.app import create_app
 from ferry.control.settings import Settings
+from ferry.control.tls import ensure_server_tls, server_names
 
 log = logging.getLogger("ferry.up")
 
@@ -59,6 +62,7 @@ class UpError(Exception):
 class UpInfo:
     url: str
     token_file: Path
+    ca_file: Path  # the CA of the server's certificate: clients pass it as --ca-file
     subscription_id: str
     resource_group: str
     storage_mover: str
@@ -68,6 +72,7 @@ class UpInfo:
         return {
             "url": self.url,
             "tokenFile": str(self.token_file),
+            "caFile": str(self.ca_file),
             "subscriptionId": self.subscription_id,
             "resourceGroup": self.resource_group,
             "storageMover": self.storage_mover,
@@ -78,8 +83,9 @@ class UpInfo:
 class Admin:
     """Requests with the admin token to the server ``ferry up`` started."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, ca_file: Path) -> None:
         self.url = url
+        self.ca_file = ca_file
         self._headers = {"Authorization": f"Bearer {token}"}
 
     def __repr__(self) -> str:  # never show the token
@@ -93,6 +99,7 @@ class Admin:
             headers=self._headers,
             params={"api-version": API_VERSION},
             timeout=30,
+            verify=str(self.ca_file),
         )
 
     def check(self, response: requests.Response, what: str) -> Any:
@@ -149,15 +156,23 @@ def ensure_agent(admin: Admin, agent_dir: Path) -> None:
         data_dir=agent_dir,
         show_code=approve,
         poll_interval=0.1,
+        ca_file=admin.ca_file,
     )
 
 
-def _point_at(agent_dir: Path, url: str) -> None:
-    """A registration from an earlier ``ferry up`` on another port: talk to this one."""
+def _point_at(agent_dir: Path, url: str, ca_file: Path) -> None:
+    """A registration from an earlier ``ferry up`` on another port, or before it spoke
+    HTTPS: talk to this server, trusting its CA (the CA of this same data directory)."""
     try:
         state = AgentState.load(agent_dir)
     except IdentityError:
         return
+    pinned = agent_dir / PINNED_CA
+    ca = ca_file.read_bytes()
+    if not state.pinned_ca or not pinned.exists() or pinned.read_bytes() != ca:
+        write_private(pinned, ca)
+        state.pinned_ca = True
+        state.save(agent_dir)
     if state.server != url:
         state.server = url
         state.save(agent_dir)
@@ -180,11 +195,16 @@ class Up:
         bound = self.sock.getsockname()[1]
         local = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)  # noqa: S104
         local = f"[{local}]" if ":" in local and not local.startswith("[") else local
-        self.url = f"http://{local}:{bound}"
+        self.url = f"https://{local}:{bound}"
+        self.tls = ensure_server_tls(self.data_dir, server_names(host))
+        assert self.tls.ca is not None
+        self.ca_file: Path = self.tls.ca
         config = uvicorn.Config(
             create_app(self.settings),
             log_level="warning",
             lifespan="on",
+            ssl_certfile=str(self.tls.cert),
+            ssl_keyfile=str(self.tls.key),
             # Keep-alive connections of clients that went quiet must not hold up Ctrl-C.
             timeout_graceful_shutdown=STOP_TIMEOUT,
         )
@@ -210,15 +230,16 @@ class Up:
             deadline.wait(0.05)
             waited += 0.05
         token_file = self.settings.admin_token_path.resolve()
-        admin = Admin(self.url, token_file.read_text().strip())
+        admin = Admin(self.url, token_file.read_text().strip(), self.ca_file)
         ensure_mover(admin)
         agent_dir = self.data_dir / AGENT_DIR
-        _point_at(agent_dir, self.url)
+        _point_at(agent_dir, self.url, self.ca_file)
         ensure_agent(admin, agent_dir)
         self._start_agent(agent_dir)
         info = UpInfo(
             url=self.url,
             token_file=token_file,
+            ca_file=self.ca_file,
             subscription_id=DEFAULT_SUBSCRIPTION,
             resource_group=DEFAULT_RESOURCE_GROUP,
             storage_mover=MOVER,
@@ -279,6 +300,7 @@ def run_up(data_dir: Path, host: str, port: int, say: Callable[..., None]) -> in
         info = up.start()
         say(f"Ferry is up: {info.url}")
         say(f"  admin token:   {info.token_file} (send it as 'Authorization: Bearer ...')")
+        say(f"  CA:            {info.ca_file} (SHA-256 {up.tls.fingerprint()}; clients trust it)")
         say(
             f"  storage mover: {info.storage_mover} (subscription {info.subscription_id}, "
             f"resource group {info.resource_group})"
