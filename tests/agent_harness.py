@@ -106,6 +106,8 @@ class AgentProcess:
                 self.group,
                 "--data-dir",
                 self.data_dir,
+                "--ca-file",
+                self.ferry.ca_file,
             ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -161,7 +163,7 @@ def in_process_agent(
     """Agent ``name`` registered with a fresh key and approved with the admin token: the
     test itself speaks the agent protocol through the client."""
     identity = Identity.create(data_dir)
-    agent = AgentClient(ferry.url, identity)
+    agent = AgentClient(ferry.url, identity, ferry.ca_file)
     answer = agent.call(
         "POST",
         REGISTRATIONS,

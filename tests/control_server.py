@@ -10,8 +10,12 @@ databases and lives for the session; tests keep apart by using their own subscri
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -24,8 +28,6 @@ import pytest
 import requests
 import uvicorn
 from azure.core.credentials import AccessToken
-from azure.core.pipeline import PipelineRequest
-from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.storagemover import StorageMoverMgmtClient
 from sqlalchemy.orm import Session
 
@@ -34,6 +36,7 @@ from ferry.control.db import make_engine, make_sessions
 from ferry.control.models import Agent, utcnow
 from ferry.control.resources import find_mover
 from ferry.control.secrets import BOX_INFO_KEY, SecretBox, load_master_key
+from ferry.control.tls import TlsFiles, ensure_server_tls
 from servers import HOST
 
 API_VERSION = "2025-12-01"
@@ -41,11 +44,19 @@ PAGE_SIZE = 3  # small, so that lists of a few items already page
 START_TIMEOUT = 30.0
 
 
-class AllowHttpBearerPolicy(SansIOHTTPPolicy[Any, Any]):
-    """Let the SDK's bearer policy send the token over http:// to 127.0.0.1."""
+@functools.cache
+def shared_tls() -> TlsFiles:
+    """One CA and server certificate (127.0.0.1, localhost) for every in-process test server,
+    made as ``ferry server`` makes its own, and removed when the tests end."""
+    directory = Path(tempfile.mkdtemp(prefix="ferry-test-tls-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return ensure_server_tls(directory, ["127.0.0.1", "localhost"])
 
-    def on_request(self, request: PipelineRequest[Any]) -> None:
-        request.context["enforce_https"] = False
+
+def shared_ca() -> Path:
+    ca = shared_tls().ca
+    assert ca is not None
+    return ca
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,17 @@ class RunningServer:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.bind((HOST, port))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
+        tls = shared_tls()
+        config = uvicorn.Config(
+            create_app(settings),
+            log_level="warning",
+            lifespan="on",
+            ssl_certfile=str(tls.cert),
+            ssl_keyfile=str(tls.key),
+            # a TLS connection a client left open closes only when the client answers (or
+            # after asyncio's 30 s): a stopping test server does not wait for that
+            timeout_graceful_shutdown=1,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
@@ -77,7 +98,7 @@ class RunningServer:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"https://{HOST}:{self.port}"
 
     def __enter__(self) -> RunningServer:
         self.thread.start()
@@ -101,6 +122,7 @@ class Ferry:
     data_dir: Path
     admin_token: str = field(repr=False)
     database_url: str | None = None  # None: SQLite in data_dir
+    ca_file: Path = field(default_factory=shared_ca)  # the CA of the server's certificate
 
     def subscription(self) -> str:
         return str(uuid.uuid4())
@@ -110,7 +132,7 @@ class Ferry:
             StaticToken(token or self.admin_token),  # type: ignore[arg-type]
             subscription,
             base_url=self.url,
-            per_call_policies=[AllowHttpBearerPolicy()],
+            connection_verify=str(self.ca_file),
             polling_interval=0.1,
             retry_total=0,
         )
@@ -124,7 +146,13 @@ class Ferry:
             headers["Authorization"] = f"Bearer {self.admin_token if token == 'admin' else token}"
         params = {"api-version": API_VERSION, **kwargs.pop("params", {})}
         return requests.request(
-            method, self.url + path, headers=headers, params=params, timeout=30, **kwargs
+            method,
+            self.url + path,
+            headers=headers,
+            params=params,
+            timeout=30,
+            verify=str(self.ca_file),
+            **kwargs,
         )
 
     @contextlib.contextmanager

@@ -179,6 +179,7 @@ def test_cli_run_logs(site: Site, copied: tuple[str, Path], tmp_path: Path) -> N
         "FERRY_CONFIG": str(tmp_path / "config.toml"),
         "FERRY_SERVER": site.ferry.url,
         "FERRY_TOKEN_FILE": str(token_file),
+        "FERRY_CA_FILE": str(site.ferry.ca_file),
         "FERRY_SUBSCRIPTION": site.sub,
         "FERRY_RESOURCE_GROUP": RG,
     }

@@ -70,7 +70,7 @@ def test_register_approve_heartbeat_tokens_and_unregister(
 
         # an agent token opens the agent protocol only; an admin token never does
         identity = Identity.load(agent.data_dir)
-        token = AgentClient(ferry.url, identity).token()
+        token = AgentClient(ferry.url, identity, ferry.ca_file).token()
         arm = ferry.http("GET", f"/subscriptions/{sub}/resourceGroups/{RG}", token=token)
         mover_path = (
             f"/subscriptions/{sub}/resourceGroups/{RG}/providers/Microsoft.StorageMover"
@@ -84,10 +84,15 @@ def test_register_approve_heartbeat_tokens_and_unregister(
             json={},
             headers={**SPOKEN, "Authorization": f"Bearer {ferry.admin_token}"},
             timeout=10,
+            verify=str(ferry.ca_file),
         )
         assert as_admin.status_code == 401
         as_agent = requests.post(
-            heartbeat, json={}, headers={**SPOKEN, "Authorization": f"Bearer {token}"}, timeout=10
+            heartbeat,
+            json={},
+            headers={**SPOKEN, "Authorization": f"Bearer {token}"},
+            timeout=10,
+            verify=str(ferry.ca_file),
         )
         assert as_agent.status_code == 200
 
@@ -95,25 +100,37 @@ def test_register_approve_heartbeat_tokens_and_unregister(
         path = "/ferry/v1/agent/token"
         headers = identity.sign("POST", path)
         assert (
-            requests.post(ferry.url + path, headers={**headers, **SPOKEN}, timeout=10).status_code
+            requests.post(
+                ferry.url + path,
+                headers={**headers, **SPOKEN},
+                timeout=10,
+                verify=str(ferry.ca_file),
+            ).status_code
             == 200
         )
-        replay = requests.post(ferry.url + path, headers={**headers, **SPOKEN}, timeout=10)
+        replay = requests.post(
+            ferry.url + path, headers={**headers, **SPOKEN}, timeout=10, verify=str(ferry.ca_file)
+        )
         assert replay.status_code == 401 and replay.json()["error"]["code"] == "ReplayedRequest"
         stale = str(int(time.time()) - 3600)
         old = dict(identity.sign("POST", path), **{"X-Ferry-Timestamp": stale})
         message = signed_message("POST", path, stale, old["X-Ferry-Nonce"], identity.fingerprint)
         old["X-Ferry-Signature"] = base64.b64encode(identity._key.sign(message)).decode()
-        refused_old = requests.post(ferry.url + path, headers={**old, **SPOKEN}, timeout=10)
+        refused_old = requests.post(
+            ferry.url + path, headers={**old, **SPOKEN}, timeout=10, verify=str(ferry.ca_file)
+        )
         assert refused_old.json()["error"]["code"] == "StaleRequest"
         forged = dict(
             identity.sign("POST", path),
             **{"X-Ferry-Signature": base64.b64encode(b"x" * 64).decode()},
         )
         assert (
-            requests.post(ferry.url + path, headers={**forged, **SPOKEN}, timeout=10).json()[
-                "error"
-            ]["code"]
+            requests.post(
+                ferry.url + path,
+                headers={**forged, **SPOKEN},
+                timeout=10,
+                verify=str(ferry.ca_file),
+            ).json()["error"]["code"]
             == "InvalidSignature"
         )
 
@@ -132,11 +149,15 @@ def test_register_approve_heartbeat_tokens_and_unregister(
         assert agent.process.returncode == 1, out + err
         assert "unregistered" in err and "ferry agent register" in err
         gone = requests.post(
-            heartbeat, json={}, headers={**SPOKEN, "Authorization": f"Bearer {token}"}, timeout=10
+            heartbeat,
+            json={},
+            headers={**SPOKEN, "Authorization": f"Bearer {token}"},
+            timeout=10,
+            verify=str(ferry.ca_file),
         )
         assert gone.status_code == 401
         try:
-            AgentClient(ferry.url, identity).token()
+            AgentClient(ferry.url, identity, ferry.ca_file).token()
             raise AssertionError("a deleted agent got a token")
         except AgentRevoked as exc:
             assert "AgentNotRegistered" not in str(exc) and "unregistered" in str(exc)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from control_server import API_VERSION, PAGE_SIZE, RunningServer, start_ferry
+from control_server import API_VERSION, PAGE_SIZE, RunningServer, shared_ca, start_ferry
 from servers import HOST
 
 
@@ -26,6 +26,7 @@ from servers import HOST
 class Server:
     url: str
     token_file: Path
+    ca_file: Path
     token: str = field(repr=False)
 
     def put(self, path: str, body: dict[str, Any]) -> None:
@@ -36,6 +37,7 @@ class Server:
             headers={"Authorization": f"Bearer {self.token}"},
             json=body,
             timeout=30,
+            verify=str(self.ca_file),
         )
         assert answer.status_code == 200, answer.text
 
@@ -46,7 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running: RunningServer
     with start_ferry("sqlite", data_dir, None) as running:
         token_file = data_dir / "admin.token"
-        yield Server(running.url, token_file, token_file.read_text().strip())
+        yield Server(running.url, token_file, shared_ca(), token_file.read_text().strip())
 
 
 @dataclass
@@ -117,6 +119,7 @@ def cli(server: Server, tmp_path: Path) -> Cli:
         FERRY_CONFIG=str(tmp_path / "config.toml"),
         FERRY_SERVER=server.url,
         FERRY_TOKEN_FILE=str(server.token_file),
+        FERRY_CA_FILE=str(server.ca_file),
         FERRY_SUBSCRIPTION=subscription,
         FERRY_RESOURCE_GROUP="rg",
         COLUMNS="200",
@@ -415,6 +418,7 @@ def test_config_file_gives_the_defaults(cli: Cli, server: Server) -> None:
     subscription = str(uuid.uuid4())
     cli("config", "set", "server", server.url, env=bare)
     cli("config", "set", "token_file", server.token_file, env=bare)
+    cli("config", "set", "ca_file", server.ca_file, env=bare)
     cli("config", "set", "subscription", subscription, env=bare)
     cli("config", "set", "resource_group", "from-config", env=bare)
     assert stat.S_IMODE(config.stat().st_mode) == 0o600

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import status_code_conformance
 
-from control_server import RunningServer, start_ferry
+from control_server import RunningServer, shared_ca, start_ferry
 from ferry.control import Settings, create_app
 
 MAX_EXAMPLES = 6  # per operation and phase: the whole run stays well under a minute
@@ -30,6 +30,9 @@ class Server:
     token: str = field(repr=False)
     token_id: int
     spare_token_id: int
+
+
+CA = str(shared_ca())  # the CA of the test servers' certificate
 
 
 def boom() -> None:
@@ -53,6 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 json={"name": name, "role": "Owner"},
                 headers={"Authorization": f"Bearer {admin}"},
                 timeout=30,
+                verify=CA,
             )
             assert answer.status_code == 201, answer.text
             issued: dict[str, Any] = answer.json()
@@ -86,7 +90,7 @@ schema = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG)
 
 
 def test_the_served_document_is_the_one_tested(server: Server) -> None:
-    answer = requests.get(f"{server.url}/openapi.json", timeout=30)
+    answer = requests.get(f"{server.url}/openapi.json", timeout=30, verify=CA)
     assert answer.status_code == 200
     assert answer.json() == openapi_document()
 
@@ -100,12 +104,13 @@ def test_no_server_errors_and_documented_status_codes(case: Any, server: Server)
         headers={"Authorization": f"Bearer {server.token}"},
         checks=[not_a_server_error, status_code_conformance],
         timeout=30,
+        verify=CA,
     )
 
 
 def test_a_500_tells_the_client_nothing_but_a_request_id(server: Server) -> None:
     headers = {"Authorization": f"Bearer {server.token}", "x-ms-client-request-id": "boom-1"}
-    answer = requests.post(server.url + BOOM, headers=headers, timeout=30)
+    answer = requests.post(server.url + BOOM, headers=headers, timeout=30, verify=CA)
     assert answer.status_code == 500
     request_id = answer.headers["x-ms-request-id"]
     assert answer.json() == {
@@ -119,7 +124,11 @@ def test_a_500_tells_the_client_nothing_but_a_request_id(server: Server) -> None
         assert leak not in str(answer.headers)
     # and the failed call is in the audit log like any other
     log = requests.get(
-        server.url + "/ferry/v1/auditLog", headers=headers, params={"$top": 20}, timeout=30
+        server.url + "/ferry/v1/auditLog",
+        headers=headers,
+        params={"$top": 20},
+        timeout=30,
+        verify=CA,
     )
     entry = next(e for e in log.json()["value"] if e["clientRequestId"] == "boom-1")
     assert (entry["path"], entry["statusCode"], entry["result"]) == (BOOM, 500, "Failed")

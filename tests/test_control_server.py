@@ -17,7 +17,7 @@ import requests
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from control_server import API_VERSION, Ferry, fresh_ferry
+from control_server import API_VERSION, Ferry, fresh_ferry, shared_ca, shared_tls
 from ferry.control.db import make_engine
 from ferry.control.models import Base
 from ferry.control.settings import Settings
@@ -45,6 +45,7 @@ def test_first_start_writes_an_owner_token_readable_by_its_owner_only(
             params={"api-version": API_VERSION},
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
+            verify=str(shared_ca()),
         )
         assert answer.status_code == 200
     assert not token_file.exists()
@@ -80,7 +81,7 @@ def test_replicas_share_the_database(ferry: Ferry, tmp_path: Path) -> None:
 
 
 def test_openapi_is_served(ferry: Ferry) -> None:
-    schema = requests.get(f"{ferry.url}/openapi.json", timeout=30).json()
+    schema = requests.get(f"{ferry.url}/openapi.json", timeout=30, verify=str(ferry.ca_file)).json()
     assert any(path.endswith("/storageMovers/{mover}") for path in schema["paths"])
 
 
@@ -90,18 +91,20 @@ def _server_process(
     """``ferry server`` in a process of its own (a replica); its process and URL."""
     (port,) = free_ports(1)
     command = [str(Path(sys.executable).with_name("ferry")), "server", "--port", str(port)]
-    # plain http on loopback, like the in-process server the replica shares a database with
-    command += ["--data-dir", str(data_dir), "--insecure-http", *extra]
+    # the certificate of the in-process server the replica shares a database with
+    tls = shared_tls()
+    command += ["--data-dir", str(data_dir), "--tls-cert", str(tls.cert)]
+    command += ["--tls-key", str(tls.key), *extra]
     if database_url is not None:
         command += ["--db", database_url]
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     for _ in range(300):
         if proc.poll() is not None:
             pytest.fail(f"ferry server exited: {log.read_text()}")
         try:
-            requests.get(url + "/openapi.json", timeout=5)
+            requests.get(url + "/openapi.json", timeout=5, verify=str(shared_ca()))
             return proc, url
         except requests.ConnectionError:
             time.sleep(0.1)
@@ -144,6 +147,7 @@ def test_replicas_keep_the_run_limits_together(ferry: Ferry, tmp_path: Path) -> 
                 params={"api-version": API_VERSION},
                 headers=headers,
                 timeout=60,
+                verify=str(ferry.ca_file),
             )
             code = answer.json().get("error", {}).get("code", "") if answer.content else ""
             return answer.status_code, code

@@ -16,7 +16,7 @@ from control_server import Ferry
 from ferry.agent import client as agent_client
 from ferry.agent.client import AgentClient, ProtocolError, ProtocolMismatch
 from ferry.agent.daemon import Daemon, DaemonOptions
-from ferry.agent.identity import AgentState
+from ferry.agent.identity import PINNED_CA, AgentState
 from ferry.protocol import LEASES, VERSION_MISMATCH, Completion, ProgressReport
 
 RG = "rg-lifecycle"
@@ -138,7 +138,10 @@ def test_an_agent_of_another_protocol_version_takes_no_work(
     assert "speaks agent protocol version 2; the agent speaks version 1" in str(refused.value)
     # an agent older than versions: refused the same, with the version the server speaks
     older = requests.post(
-        site.ferry.url + LEASES, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        site.ferry.url + LEASES,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+        verify=str(site.ferry.ca_file),
     )
     assert older.status_code == 400
     error = older.json()["error"]
@@ -156,8 +159,11 @@ def test_the_agent_daemon_stops_on_another_protocol_version(
     """``ferry agent run`` against a server of another version: it stops at once with the
     server's words, instead of retrying, and the queued run is left for a matching agent."""
     run = site.start("versioned-daemon")
-    state = AgentState(site.ferry.url, site.sub, RG, "mover", "a1", "registration", approved=True)
+    state = AgentState(
+        site.ferry.url, site.sub, RG, "mover", "a1", "registration", approved=True, pinned_ca=True
+    )
     state.save(tmp_path / "agent")
+    (tmp_path / "agent" / PINNED_CA).write_bytes(site.ferry.ca_file.read_bytes())
     daemon = Daemon(tmp_path / "agent", DaemonOptions(heartbeat_interval=0.2, poll_interval=0.2))
     monkeypatch.setattr(agent_client, "PROTOCOL_VERSION", 3)
     with pytest.raises(ProtocolMismatch) as refused:
