@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -18,6 +17,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ferry.private_files import write_private
 
 KEY_FILE = "agent.key"
 STATE_FILE = "agent.json"
@@ -35,20 +36,6 @@ class IdentityError(Exception):
 def signed_message(method: str, path: str, timestamp: str, nonce: str, fingerprint: str) -> bytes:
     """What the agent signs (ferry.control.agent_auth checks the same bytes)."""
     return "\n".join((method.upper(), path, timestamp, nonce, fingerprint)).encode()
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` readable by its owner only, replacing it atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temp, path)
 
 
 class Identity:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ferry.agent.client import AgentClient
 from ferry.agent.facts import facts
-from ferry.agent.identity import PINNED_CA, AgentState, Identity, write_private
+from ferry.agent.identity import PINNED_CA, AgentState, Identity
+from ferry.private_files import write_private
 from ferry.protocol import REGISTRATIONS, Registration, RegistrationRequest
 
 

@@ -34,13 +34,14 @@ import uvicorn
 
 from ferry.agent.client import AgentRefused, AgentRevoked, ProtocolError, Unreachable
 from ferry.agent.daemon import Daemon, DaemonOptions
-from ferry.agent.identity import PINNED_CA, AgentState, IdentityError, write_private
+from ferry.agent.identity import PINNED_CA, AgentState, IdentityError
 from ferry.agent.registration import RegistrationFailed, register
 from ferry.cli import exitcodes
 from ferry.cli.config import DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION
 from ferry.control.app import create_app
 from ferry.control.settings import Settings
 from ferry.control.tls import ensure_server_tls, server_names
+from ferry.private_files import write_private
 
 log = logging.getLogger("ferry.up")
 
