@@ -170,6 +170,9 @@ def test_start_stop_and_runs(project: Any) -> None:
     stopped = client.job_definitions.stop_job(RG, "mover", "proj", "job")
     assert stopped.job_run_resource_id == started.job_run_resource_id
     assert client.job_runs.get(RG, "mover", "proj", "job", run_name).properties.status == "Canceled"
+    ended = client.job_definitions.get(RG, "mover", "proj", "job").properties
+    assert (ended.latest_job_run_name, ended.latest_job_run_status) == (run_name, "Canceled")
+    assert ended.latest_job_run_resource_id == started.job_run_resource_id
     with pytest.raises(ResourceExistsError) as idle:
         client.job_definitions.stop_job(RG, "mover", "proj", "job")
     assert idle.value.error.code == "NoActiveJobRun"

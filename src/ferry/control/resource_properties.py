@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ferry.control import schedules
 from ferry.control.models import Endpoint, JobDefinition
-from ferry.control.resources import active_run, endpoint_id, job_run_id, mover_id
+from ferry.control.resources import endpoint_id, job_run_id, latest_run, mover_id
 
 
 def endpoint_properties(endpoint: Endpoint) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def job_definition_properties(session: Session, job: JobDefinition) -> dict[str,
         properties["agentPoolResourceId"] = (
             f"{mover_id(job.agent_pool.storage_mover)}/agentPools/{job.agent_pool.name}"
         )
-    run = active_run(session, job)
+    run = latest_run(session, job)
     if run is not None:
         properties["latestJobRunName"] = run.name
         properties["latestJobRunResourceId"] = job_run_id(run)

@@ -142,5 +142,13 @@ def active_run(session: Session, job: JobDefinition) -> JobRun | None:
     )
 
 
+def latest_run(session: Session, job: JobDefinition) -> JobRun | None:
+    """The definition's newest run, active or ended: what ``latestJobRun*`` show, as the
+    portal and scripts read them after a run."""
+    return session.scalar(
+        select(JobRun).where(JobRun.job_definition_id == job.id).order_by(JobRun.id.desc()).limit(1)
+    )
+
+
 def missing(kind: str, name: str) -> ArmError:
     return not_found(kind, name)
