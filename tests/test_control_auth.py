@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
@@ -136,3 +138,30 @@ def test_mutating_calls_are_audited(ferry: Ferry) -> None:
         ferry.http("GET", "/ferry/v1/auditLog", token=ferry.issue_token("Reader")).status_code
         == 403
     )
+
+
+def test_every_answer_names_its_request_and_the_audit_log_keeps_the_ids(ferry: Ferry) -> None:
+    sub = ferry.subscription()
+    read = ferry.http("GET", "/providers/Microsoft.StorageMover/operations")
+    assert read.status_code == 200
+    assert uuid.UUID(read.headers["x-ms-request-id"])
+    # without a correlation id of the client's, the request id stands for it
+    assert read.headers["x-ms-correlation-request-id"] == read.headers["x-ms-request-id"]
+
+    correlation = f"script-{uuid.uuid4()}"
+    made = ferry.http(
+        "PUT",
+        mover_path(sub, "traced"),
+        json={"location": "eastus"},
+        headers={"x-ms-correlation-request-id": correlation},
+    )
+    refused = ferry.http("PUT", mover_path(sub, "refused"), token=None, json={"location": "x"})
+    assert made.status_code == 200 and refused.status_code == 401
+    assert made.headers["x-ms-correlation-request-id"] == correlation
+    assert refused.headers["x-ms-request-id"] != made.headers["x-ms-request-id"]
+    entries = ferry.http("GET", "/ferry/v1/auditLog", params={"$top": "50"}).json()["value"]
+    by_path = {e["path"]: e for e in entries if sub in e["path"]}
+    traced = by_path[mover_path(sub, "traced")]
+    assert traced["requestId"] == made.headers["x-ms-request-id"]
+    assert traced["correlationRequestId"] == correlation
+    assert by_path[mover_path(sub, "refused")]["requestId"] == refused.headers["x-ms-request-id"]

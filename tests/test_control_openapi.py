@@ -132,3 +132,4 @@ def test_a_500_tells_the_client_nothing_but_a_request_id(server: Server) -> None
     )
     entry = next(e for e in log.json()["value"] if e["clientRequestId"] == "boom-1")
     assert (entry["path"], entry["statusCode"], entry["result"]) == (BOOM, 500, "Failed")
+    assert entry["requestId"] == request_id  # the id the client can quote finds the record

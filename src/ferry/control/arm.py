@@ -35,6 +35,20 @@ RESOURCE_GROUP_PATTERN = re.compile(r"^[-\w._()]{1,90}$")
 SUBSCRIPTION_PATTERN = re.compile(r"^[-\w.()]{1,90}$")
 MAX_SKIP_TOKEN_DIGITS = 18  # keys are 64-bit at most
 REQUEST_ID_HEADER = "x-ms-request-id"
+CORRELATION_HEADER = "x-ms-correlation-request-id"
+CORRELATION_LENGTH = 100  # AuditEntry.correlation_request_id
+
+
+def request_ids(request: Request) -> tuple[str, str]:
+    """The request's id (made on first use) and its correlation id: the client's
+    ``x-ms-correlation-request-id``, or the request id when it sent none."""
+    ids: tuple[str, str] | None = getattr(request.state, "ferry_request_ids", None)
+    if ids is None:
+        request_id = str(uuid.uuid4())
+        given = (request.headers.get(CORRELATION_HEADER) or "")[:CORRELATION_LENGTH]
+        ids = (request_id, given or request_id)
+        request.state.ferry_request_ids = ids
+    return ids
 
 
 class ArmError(Exception):
@@ -128,15 +142,15 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         )
 
-    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # the details go to the log only, under an id the client can quote
-        request_id = str(uuid.uuid4())
+        request_id, correlation = request_ids(request)
         log.error("unexpected error (request id %s)", request_id, exc_info=exc)
         error = ArmError(
             500,
             "InternalServerError",
             f"The server failed unexpectedly; see its log for request id {request_id}.",
-            headers={REQUEST_ID_HEADER: request_id},
+            headers={REQUEST_ID_HEADER: request_id, CORRELATION_HEADER: correlation},
         )
         return error_response(error)
 

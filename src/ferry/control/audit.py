@@ -1,4 +1,7 @@
-"""The audit log: every mutating call, who made it, when, and how it ended (docs/design.md §6.5)."""
+"""The audit log: every mutating call, who made it, when, and how it ended (docs/design.md §6.5).
+Every response, logged or not, carries ``x-ms-request-id`` (made here) and
+``x-ms-correlation-request-id`` (the client's, or the request id), as ARM's do, and the audit
+entry records both, so a caller can find the record of a call."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from ferry.control.arm import CORRELATION_HEADER, REQUEST_ID_HEADER, request_ids
 from ferry.control.auth import SAFE_METHODS, principal_of
 from ferry.control.models import ID_LENGTH, AuditEntry, utcnow
 
@@ -29,6 +33,7 @@ def install_audit(app: FastAPI) -> None:
     async def audit(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        request_id, correlation = request_ids(request)
         try:
             response = await call_next(request)
         except Exception:
@@ -40,6 +45,8 @@ def install_audit(app: FastAPI) -> None:
             await run_in_threadpool(
                 record, request.app.state.sessions, request, response.status_code
             )
+        response.headers[REQUEST_ID_HEADER] = request_id
+        response.headers[CORRELATION_HEADER] = correlation
         return response
 
 
@@ -54,6 +61,8 @@ def record(sessions: sessionmaker[Session], request: Request, status_code: int) 
         status_code=status_code,
         result="Succeeded" if status_code < 400 else "Failed",
         client_request_id=clip(request.headers.get("x-ms-client-request-id"), CLIENT_ID_LENGTH),
+        request_id=request_ids(request)[0],
+        correlation_request_id=request_ids(request)[1],
     )
     with sessions() as session:
         session.add(entry)

@@ -333,6 +333,9 @@ class AuditEntry(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     result: Mapped[str] = mapped_column(String(20))
     client_request_id: Mapped[str | None] = mapped_column(String(100))
+    # what the response said in x-ms-request-id and x-ms-correlation-request-id
+    request_id: Mapped[str | None] = mapped_column(String(36))
+    correlation_request_id: Mapped[str | None] = mapped_column(String(100))
 
 
 class AsyncOperation(Base):

@@ -27,6 +27,8 @@ def render(entry: AuditEntry) -> dict[str, Any]:
         "statusCode": entry.status_code,
         "result": entry.result,
         "clientRequestId": entry.client_request_id,
+        "requestId": entry.request_id,
+        "correlationRequestId": entry.correlation_request_id,
     }
 
 
