@@ -170,11 +170,10 @@ def _point_at(agent_dir: Path, url: str, ca_file: Path) -> None:
         return
     pinned = agent_dir / PINNED_CA
     ca = ca_file.read_bytes()
-    if not state.pinned_ca or not pinned.exists() or pinned.read_bytes() != ca:
+    if not pinned.exists() or pinned.read_bytes() != ca:
         write_private(pinned, ca)
+    if not state.pinned_ca or state.server != url:
         state.pinned_ca = True
-        state.save(agent_dir)
-    if state.server != url:
         state.server = url
         state.save(agent_dir)
 

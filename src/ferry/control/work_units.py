@@ -211,12 +211,14 @@ def _claim(
     return unit, locked_run(session, unit.job_run_id)
 
 
-def _take_scan_status(run: JobRun, unit: WorkUnit, given: ScanStatus | None) -> None:
+def _take_scan_status(run: JobRun, unit: WorkUnit, given: ScanStatus | None) -> bool:
     """A recursive unit scans the whole tree: the run's scan status is the agent's. A pool
-    run is scanning until its last unit ends."""
+    run is scanning until its last unit ends. Whether the run's scan status changed."""
     wanted = given if unit.recursive else ScanStatus.SCANNING
-    if wanted is not None and run_progress.scan_status(run) != wanted:
-        run_progress.set_progress(run, scanStatus=wanted.value)
+    if wanted is None or run_progress.scan_status(run) == wanted:
+        return False
+    run_progress.set_progress(run, scanStatus=wanted.value)
+    return True
 
 
 def report(
@@ -230,16 +232,18 @@ def report(
         values["counters"] = message.counters.named()
     unit, run = _claim(session, agent_id, lease_id, values)
     status = message.status
+    changed = False
     if status in REPORTABLE_RUN_STATUSES and status != run.status:
         if run.status in CANCEL_RUN_STATUSES:
-            taken = status is RunStatus.CANCELING  # a stop is not undone by "Running"
+            changed = status is RunStatus.CANCELING  # a stop is not undone by "Running"
         else:
-            taken = run.status in WORKING_RUN_STATUSES and status is not RunStatus.CANCELING
-        if taken:
+            changed = run.status in WORKING_RUN_STATUSES and status is not RunStatus.CANCELING
+        if changed:
             run.status = status  # Running, PausedByBandwidthManagement in a 0-Mbps window
     if not _stopped(run):
-        _take_scan_status(run, unit, message.scan_status)
-    run.last_status_update = now
+        changed = _take_scan_status(run, unit, message.scan_status) or changed
+    if changed:  # the run row is written only when it changes: counters live on the unit
+        run.last_status_update = now
     return unit, run, _stopped(run)
 
 
